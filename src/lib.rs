@@ -1,0 +1,4 @@
+//! car_server: the business backend between a web page and Tencent Cloud's
+//! Application Cloud Rendering (CAR) API.
+
+pub mod cloud;
