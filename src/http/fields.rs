@@ -1,0 +1,400 @@
+//! Reading a request's fields from its body, JSON or form alike.
+//!
+//! The four endpoints take flat objects of scalar fields. This module turns a
+//! body into [`Fields`] — names in byte order, each with a scalar value — or
+//! into a 10001 that says what is wrong. It runs as a middleware so that the
+//! Sign check and the handlers both see the same parsed fields, and the body
+//! is read exactly once.
+//!
+//! The rules, chosen so that what is signed is never ambiguous:
+//!
+//! - `application/json` bodies must be one JSON object; `…/x-www-form-urlencoded`
+//!   bodies a form. Any other or no content type is read as JSON if it parses
+//!   as a JSON object, else as a form (pages that post `text/plain` to avoid a
+//!   CORS preflight keep working).
+//! - Values are strings, numbers written in plain decimal (no exponent), or
+//!   `true`/`false`. Objects, arrays and `null` are refused.
+//! - A name given twice is refused, in JSON as in forms: the signature would
+//!   otherwise depend on which copy a parser keeps.
+//! - At most [`MAX_FIELDS`] fields, names of at most [`MAX_NAME_LEN`] bytes,
+//!   valid UTF-8 throughout.
+
+use super::reply::ApiError;
+use crate::domain::check_text;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::ApiContext;
+
+/// Requests name a handful of fields; thousands are an attack, not a request.
+pub const MAX_FIELDS: usize = 64;
+
+/// Longest field name accepted.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Longest number literal accepted (a unix timestamp has 10 digits).
+const MAX_NUMBER_LEN: usize = 32;
+
+/// A scalar field value, kept in the form the signature hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Text(String),
+    /// The literal as sent, checked to be plain decimal.
+    Number(String),
+    Bool(bool),
+}
+
+impl Value {
+    /// The value's text: strings as they are, numbers as written, `true`/`false`.
+    pub fn as_text(&self) -> &str {
+        match self {
+            Value::Text(text) | Value::Number(text) => text,
+            Value::Bool(true) => "true",
+            Value::Bool(false) => "false",
+        }
+    }
+}
+
+/// A request's fields, ordered by name in byte order (the Sign's order).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fields(BTreeMap<String, Value>);
+
+impl Fields {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.0.iter().map(|(name, value)| (name.as_str(), value))
+    }
+
+    /// A required field: present, a non-empty string, within its limits.
+    pub fn required(&self, name: &str) -> Result<String, ApiError> {
+        match self.get(name) {
+            Some(Value::Text(text)) if !text.is_empty() => {
+                check_text(name, text)?;
+                Ok(text.clone())
+            }
+            Some(Value::Text(_)) | None => {
+                Err(ApiError::BadParameter(format!("{name} is required")))
+            }
+            Some(_) => Err(ApiError::BadParameter(format!("{name} must be a string"))),
+        }
+    }
+
+    /// An optional field: absent or empty is `None`; a number or boolean is
+    /// taken as its text.
+    pub fn optional(&self, name: &str) -> Result<Option<String>, ApiError> {
+        match self.get(name).map(Value::as_text) {
+            None | Some("") => Ok(None),
+            Some(text) => {
+                check_text(name, text)?;
+                Ok(Some(text.to_owned()))
+            }
+        }
+    }
+
+    /// The caller's `RequestId`, echoed in every reply.
+    pub fn request_id(&self) -> Option<String> {
+        self.get("RequestId")
+            .map(Value::as_text)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
+    }
+
+    fn insert(&mut self, name: String, value: Value) -> Result<(), String> {
+        if self.0.len() >= MAX_FIELDS {
+            return Err(format!("too many fields (at most {MAX_FIELDS})"));
+        }
+        if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+            return Err(format!(
+                "field names must be 1 to {MAX_NAME_LEN} bytes without control characters"
+            ));
+        }
+        if self.0.contains_key(&name) {
+            return Err(format!("field {name} is given twice"));
+        }
+        self.0.insert(name, value);
+        Ok(())
+    }
+
+    /// Parses a body given its `Content-Type` header, if any.
+    pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Self, String> {
+        let essence = content_type.map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+        match essence.as_deref() {
+            Some("application/json") => Self::from_json(body),
+            Some(json) if json.ends_with("+json") => Self::from_json(body),
+            Some("application/x-www-form-urlencoded") => Self::from_form(body),
+            Some(multipart) if multipart.starts_with("multipart/") => {
+                Err("multipart bodies are not accepted: send JSON or a form".into())
+            }
+            _ => {
+                let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
+                if first == Some(&b'{') {
+                    Self::from_json(body)
+                } else {
+                    Self::from_form(body)
+                }
+            }
+        }
+    }
+
+    /// A JSON object of scalars.
+    pub fn from_json(body: &[u8]) -> Result<Self, String> {
+        let mut deserializer = serde_json::Deserializer::from_slice(body);
+        let fields = deserializer
+            .deserialize_map(FieldsVisitor)
+            .map_err(|error| match error.classify() {
+                serde_json::error::Category::Data => error.to_string(),
+                _ => "the body is not a JSON object".to_owned(),
+            })?;
+        deserializer
+            .end()
+            .map_err(|_| "the body has trailing data after the JSON object".to_owned())?;
+        Ok(fields)
+    }
+
+    /// `application/x-www-form-urlencoded`: `+` is a space, `%XX` a byte, and
+    /// the decoded bytes must be UTF-8.
+    pub fn from_form(body: &[u8]) -> Result<Self, String> {
+        let mut fields = Fields::default();
+        for pair in body
+            .split(|byte| *byte == b'&')
+            .filter(|pair| !pair.is_empty())
+        {
+            let (name, value) = match pair.iter().position(|byte| *byte == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &b""[..]),
+            };
+            fields.insert(
+                decode_form_part(name)?,
+                Value::Text(decode_form_part(value)?),
+            )?;
+        }
+        Ok(fields)
+    }
+}
+
+fn decode_form_part(part: &[u8]) -> Result<String, String> {
+    let spaced: Vec<u8> = part
+        .iter()
+        .map(|byte| if *byte == b'+' { b' ' } else { *byte })
+        .collect();
+    let decoded: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+    String::from_utf8(decoded).map_err(|_| "the form is not valid UTF-8".to_owned())
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Fields;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+        use serde::de::Error;
+        let mut fields = Fields::default();
+        while let Some(name) = map.next_key::<String>()? {
+            let raw: &RawValue = map.next_value()?;
+            let value = scalar(&name, raw).map_err(A::Error::custom)?;
+            fields.insert(name, value).map_err(A::Error::custom)?;
+        }
+        Ok(fields)
+    }
+}
+
+/// Sorts one raw JSON value into a [`Value`], refusing anything not scalar.
+fn scalar(name: &str, raw: &RawValue) -> Result<Value, String> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'"') => serde_json::from_str(text)
+            .map(Value::Text)
+            .map_err(|_| format!("field {name} is not a valid string")),
+        Some(b't') => Ok(Value::Bool(true)),
+        Some(b'f') => Ok(Value::Bool(false)),
+        Some(b'n') => Err(format!("field {name} is null: leave it out instead")),
+        Some(b'{' | b'[') => Err(format!(
+            "field {name} must be a string, not an object or array"
+        )),
+        _ if is_plain_decimal(text) => Ok(Value::Number(text.to_owned())),
+        _ => Err(format!(
+            "field {name} must be a number in plain decimal form (at most {MAX_NUMBER_LEN} characters, no exponent)"
+        )),
+    }
+}
+
+fn is_plain_decimal(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (digits, None),
+    };
+    text.len() <= MAX_NUMBER_LEN
+        && !whole.is_empty()
+        && whole.bytes().all(|byte| byte.is_ascii_digit())
+        && fraction.is_none_or(|fraction| {
+            !fraction.is_empty() && fraction.bytes().all(|byte| byte.is_ascii_digit())
+        })
+}
+
+/// Middleware: reads the body into [`Fields`] for the layers and handler
+/// behind it, or answers 10001.
+pub async fn read_fields(
+    State(context): State<ApiContext>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+
+    let limit = context.settings.http.body_limit;
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return ApiError::BadParameter(format!(
+                "the body is unreadable or larger than {limit} bytes"
+            ))
+            .into_response();
+        }
+    };
+
+    match Fields::parse(content_type.as_deref(), &bytes) {
+        Ok(fields) => {
+            parts.extensions.insert(fields);
+            next.run(Request::from_parts(parts, Body::empty())).await
+        }
+        Err(reason) => ApiError::BadParameter(reason).into_response(),
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Fields {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .remove::<Fields>()
+            .ok_or_else(|| ApiError::Internal("the fields middleware did not run".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(fields: &Fields, name: &str) -> Option<String> {
+        fields.get(name).map(|value| value.as_text().to_owned())
+    }
+
+    #[test]
+    fn a_json_object_gives_its_scalars_as_text() {
+        let fields = Fields::from_json(
+            br#"{"UserId":"u-1","Timestamp":1796313600,"Flag":true,"Ratio":-0.5}"#,
+        )
+        .unwrap();
+        assert_eq!(text(&fields, "UserId").as_deref(), Some("u-1"));
+        assert_eq!(text(&fields, "Timestamp").as_deref(), Some("1796313600"));
+        assert_eq!(text(&fields, "Flag").as_deref(), Some("true"));
+        assert_eq!(text(&fields, "Ratio").as_deref(), Some("-0.5"));
+    }
+
+    #[test]
+    fn a_form_decodes_plus_and_percent_escapes() {
+        let fields = Fields::from_form(b"UserId=a+b%2Bc&RequestId=%E7%94%A8&Empty=").unwrap();
+        assert_eq!(text(&fields, "UserId").as_deref(), Some("a b+c"));
+        assert_eq!(text(&fields, "RequestId").as_deref(), Some("用"));
+        assert_eq!(text(&fields, "Empty").as_deref(), Some(""));
+    }
+
+    #[test]
+    fn fields_iterate_in_byte_order_of_their_names() {
+        let fields = Fields::from_json(br#"{"b":"2","B":"1","a":"3","_":"4"}"#).unwrap();
+        let names: Vec<&str> = fields.iter().map(|(name, _)| name).collect();
+        assert_eq!(names, ["B", "_", "a", "b"]);
+    }
+
+    #[test]
+    fn unsignable_or_ambiguous_bodies_are_refused() {
+        for body in [
+            &br#"{"UserId":{"a":1}}"#[..],
+            br#"{"UserId":["a"]}"#,
+            br#"{"UserId":null}"#,
+            br#"{"UserId":"a","UserId":"b"}"#,
+            br#"{"Timestamp":1e9}"#,
+            br#"{"Timestamp":123456789012345678901234567890123}"#,
+            br#"["UserId"]"#,
+            br#""text""#,
+            br#"{"UserId":"a"} trailing"#,
+            br#"{"UserId":"a""#,
+            b"{\"UserId\":\"\xff\"}",
+        ] {
+            assert!(
+                Fields::from_json(body).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        for body in [&b"UserId=a&UserId=b"[..], b"UserId=%FF", b"=value"] {
+            assert!(
+                Fields::from_form(body).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn a_thousand_fields_are_refused() {
+        let body: Vec<String> = (0..1000).map(|index| format!("f{index}=x")).collect();
+        let error = Fields::from_form(body.join("&").as_bytes()).unwrap_err();
+        assert!(error.contains("too many fields"), "{error}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflowing_the_stack() {
+        let body = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(Fields::from_json(body.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn the_content_type_picks_the_parser_and_its_absence_sniffs() {
+        let json = br#"{"UserId":"u"}"#;
+        let form = b"UserId=u";
+        let expected = Fields::from_form(form).unwrap();
+        assert_eq!(
+            Fields::parse(Some("application/json; charset=utf-8"), json).unwrap(),
+            expected
+        );
+        assert_eq!(
+            Fields::parse(Some("application/x-www-form-urlencoded"), form).unwrap(),
+            expected
+        );
+        assert_eq!(Fields::parse(None, json).unwrap(), expected);
+        assert_eq!(Fields::parse(None, form).unwrap(), expected);
+        assert_eq!(Fields::parse(Some("text/plain"), json).unwrap(), expected);
+        assert!(Fields::parse(Some("application/json"), form).is_err());
+        assert!(Fields::parse(Some("multipart/form-data; boundary=x"), form).is_err());
+        assert_eq!(Fields::parse(None, b"").unwrap(), Fields::default());
+    }
+}

@@ -1,0 +1,223 @@
+//! The reply every endpoint gives: `Code`, `Msg`, the echoed `RequestId`, and
+//! the endpoint's own object; and the error type whose variants map to codes.
+//!
+//! Business outcomes, failures included, are HTTP 200: the web pages switch on
+//! `Code`, not on the status line.
+
+use crate::cloud::error::CloudError;
+use crate::cloud::protocol::Action;
+use crate::domain::InvalidField;
+use crate::queue::StoreError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Serialize, Serializer};
+
+/// The reply codes of the API (the seed's table, plus 10002).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Ok = 0,
+    SignMismatch = 10000,
+    BadParameter = 10001,
+    Internal = 10002,
+    Queued = 10100,
+    QueueDone = 10101,
+    CreateSessionFailed = 10200,
+    DestroySessionFailed = 10201,
+    ApplyConcurrentFailed = 10202,
+}
+
+impl Code {
+    pub fn number(self) -> u32 {
+        self as u32
+    }
+
+    /// The short English `Msg` that goes with the code.
+    pub fn message(self) -> &'static str {
+        match self {
+            Code::Ok => "Ok",
+            Code::SignMismatch => "Sign does not match",
+            Code::BadParameter => "missing or invalid parameter",
+            Code::Internal => "internal error",
+            Code::Queued => "queued: poll again",
+            Code::QueueDone => "queue done: call StartProject now",
+            Code::CreateSessionFailed => "CreateSession failed",
+            Code::DestroySessionFailed => "DestroySession failed",
+            Code::ApplyConcurrentFailed => "ApplyConcurrent failed",
+        }
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u32(self.number())
+    }
+}
+
+/// `SessionDescribe` in a StartProject reply.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct SessionDescribe {
+    /// Handed to `TCGSDK.start()`.
+    pub server_session: String,
+    /// The cloud's request id of the CreateSession call.
+    pub request_id: String,
+}
+
+/// `Data` in an Enqueue reply.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueueData {
+    /// The user's 0-based place in its project's line; 0 once admitted.
+    pub index: u64,
+    pub user_id: String,
+    pub project_id: String,
+}
+
+/// `Error` in a reply to a request the cloud refused.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct CloudErrorReply {
+    pub code: String,
+    pub message: String,
+    pub request_id: String,
+}
+
+/// One reply, as serialised.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Reply {
+    pub code: Code,
+    pub msg: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_describe: Option<SessionDescribe>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<QueueData>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<CloudErrorReply>,
+}
+
+impl Reply {
+    pub fn new(code: Code, request_id: Option<String>) -> Self {
+        Self {
+            code,
+            msg: code.message().to_owned(),
+            request_id,
+            session_describe: None,
+            data: None,
+            error: None,
+        }
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        Json(self).into_response()
+    }
+}
+
+/// Why a request did not succeed; each variant says what the client sees.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 10000: the `Sign` (or its `Timestamp`) does not verify.
+    #[error("{0}")]
+    SignMismatch(String),
+    /// 10001: a required field is missing or a value is invalid; `Msg` names it.
+    #[error("{0}")]
+    BadParameter(String),
+    /// 10002: the service could not do its part (the queue store is
+    /// unreachable, say). The detail is logged, not sent.
+    #[error("{0}")]
+    Internal(String),
+    /// 10200, 10201 or 10202: a cloud call failed; the reply carries the
+    /// cloud's error when the cloud answered.
+    #[error("{code:?}: {error}")]
+    Cloud { code: Code, error: CloudError },
+}
+
+impl ApiError {
+    pub fn code(&self) -> Code {
+        match self {
+            ApiError::SignMismatch(_) => Code::SignMismatch,
+            ApiError::BadParameter(_) => Code::BadParameter,
+            ApiError::Internal(_) => Code::Internal,
+            ApiError::Cloud { code, .. } => *code,
+        }
+    }
+
+    /// The reply for this error, echoing `request_id`.
+    pub fn reply(self, request_id: Option<String>) -> Reply {
+        let mut reply = Reply::new(self.code(), request_id);
+        match self {
+            ApiError::SignMismatch(reason) | ApiError::BadParameter(reason) => {
+                reply.msg = format!("{}: {reason}", reply.msg);
+            }
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+            }
+            ApiError::Cloud { error, .. } => match &error {
+                CloudError::Refused {
+                    code,
+                    message,
+                    request_id,
+                    ..
+                } => {
+                    reply.error = Some(CloudErrorReply {
+                        code: code.clone(),
+                        message: message.clone(),
+                        request_id: request_id.clone(),
+                    });
+                }
+                CloudError::Timeout { .. } => {
+                    reply.msg = format!("{}: the cloud did not answer in time", reply.msg);
+                }
+                CloudError::Unreachable { .. } | CloudError::Malformed { .. } => {
+                    reply.msg = format!("{}: the cloud could not be reached", reply.msg);
+                }
+            },
+        }
+        reply
+    }
+}
+
+impl From<InvalidField> for ApiError {
+    fn from(invalid: InvalidField) -> Self {
+        ApiError::BadParameter(invalid.0)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}
+
+/// A failed cloud call answers the code of its action.
+impl From<CloudError> for ApiError {
+    fn from(error: CloudError) -> Self {
+        let code = match error.action() {
+            Action::CreateSession => Code::CreateSessionFailed,
+            Action::DestroySession => Code::DestroySessionFailed,
+            Action::ApplyConcurrent | Action::DescribeConcurrentCount => {
+                Code::ApplyConcurrentFailed
+            }
+        };
+        ApiError::Cloud { code, error }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.reply(None).into_response()
+    }
+}
+
+/// A JSON reply for requests outside the API: unknown paths, wrong methods,
+/// timeouts. Never an HTML or plain-text page.
+pub fn out_of_band(status: StatusCode, code: Code, msg: &str) -> Response {
+    let mut reply = Reply::new(code, None);
+    reply.msg = msg.to_owned();
+    (status, Json(reply)).into_response()
+}

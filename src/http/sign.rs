@@ -1,0 +1,181 @@
+//! The request signature `Sign`, checked in front of every endpoint when
+//! `API_SIGN=Y`.
+//!
+//! The page computes `Sign` as the lowercase hex SHA-256 of every other field's
+//! value, concatenated in byte order of the field names, followed by the salt
+//! (`SALT`). The salt is shared with the page's build, not with the browser
+//! user, so `Sign` only proves that a request was made by a page that knows
+//! it; with `SIGN_MAX_AGE` set, a signed `Timestamp` also limits replays.
+
+use super::ApiContext;
+use super::fields::{Fields, Value};
+use super::reply::ApiError;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use subtle::ConstantTimeEq;
+
+/// The expected `Sign` of `fields` under `salt`.
+pub fn expected_sign(fields: &Fields, salt: &str) -> String {
+    let mut hasher = Sha256::new();
+    for (name, value) in fields.iter() {
+        if name != "Sign" {
+            hasher.update(value.as_text().as_bytes());
+        }
+    }
+    hasher.update(salt.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// Checks `Sign` (and, with `max_age`, `Timestamp`) against `now` in unix
+/// seconds. A missing `Sign` is a missing parameter (10001); a wrong one, or
+/// a stale or missing `Timestamp`, is a mismatch (10000).
+pub fn verify(
+    fields: &Fields,
+    salt: &str,
+    max_age: Option<Duration>,
+    now: u64,
+) -> Result<(), ApiError> {
+    let sign = match fields.get("Sign") {
+        Some(Value::Text(sign)) if !sign.is_empty() => sign,
+        _ => return Err(ApiError::BadParameter("Sign is required".into())),
+    };
+
+    let expected = expected_sign(fields, salt);
+    // Constant time, so that the comparison does not tell an attacker how
+    // many leading characters were right. Case-insensitive hex is accepted.
+    let matches: bool = expected
+        .as_bytes()
+        .ct_eq(sign.to_ascii_lowercase().as_bytes())
+        .into();
+    if !matches {
+        return Err(ApiError::SignMismatch(
+            "Sign does not match the fields".into(),
+        ));
+    }
+
+    if let Some(max_age) = max_age {
+        let timestamp = fields
+            .get("Timestamp")
+            .and_then(|value| value.as_text().parse::<u64>().ok())
+            .ok_or_else(|| ApiError::SignMismatch("Timestamp (unix seconds) is required".into()))?;
+        if now.abs_diff(timestamp) > max_age.as_secs() {
+            return Err(ApiError::SignMismatch(format!(
+                "Timestamp is more than {}s away from the server's clock",
+                max_age.as_secs()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Middleware: with signing on, refuses requests whose `Sign` does not verify.
+pub async fn check_sign(
+    State(context): State<ApiContext>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(sign) = &context.settings.sign else {
+        return next.run(request).await;
+    };
+    let Some(fields) = request.extensions().get::<Fields>() else {
+        return ApiError::Internal("the fields middleware did not run".into()).into_response();
+    };
+
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    match verify(fields, sign.salt.expose_secret(), sign.max_age, now) {
+        Ok(()) => next.run(request).await,
+        Err(error) => {
+            let request_id = fields.request_id();
+            tracing::info!(code = error.code().number(), reason = %error, "request signature refused");
+            error.reply(request_id).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::reply::Code;
+    use serde::Deserialize;
+
+    /// One worked case from the original Node service; see `tests/vectors/README.md`.
+    #[derive(Deserialize)]
+    struct Vector {
+        path: String,
+        salt: String,
+        params: serde_json::Value,
+        sign: String,
+    }
+
+    fn vectors() -> Vec<Vector> {
+        serde_json::from_str(include_str!("../../tests/vectors/request-sign.json")).unwrap()
+    }
+
+    fn fields_of(params: &serde_json::Value) -> Fields {
+        Fields::from_json(params.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn every_worked_case_of_the_node_service_gives_its_sign() {
+        let vectors = vectors();
+        assert_eq!(vectors.len(), 5, "the vector file changed size");
+        for vector in vectors {
+            let fields = fields_of(&vector.params);
+            assert_eq!(
+                expected_sign(&fields, &vector.salt),
+                vector.sign,
+                "{}",
+                vector.path
+            );
+        }
+    }
+
+    #[test]
+    fn a_signed_request_verifies_and_a_tampered_one_does_not() {
+        for vector in vectors() {
+            let mut params = vector.params.clone();
+            params["Sign"] = vector.sign.clone().into();
+            assert!(verify(&fields_of(&params), &vector.salt, None, 0).is_ok());
+
+            params["UserId"] = "someone-else".into();
+            let error = verify(&fields_of(&params), &vector.salt, None, 0).unwrap_err();
+            assert_eq!(error.code(), Code::SignMismatch, "{}", vector.path);
+        }
+    }
+
+    #[test]
+    fn a_missing_sign_is_a_missing_parameter() {
+        let fields = fields_of(&serde_json::json!({"UserId": "u"}));
+        let error = verify(&fields, "salt", None, 0).unwrap_err();
+        assert_eq!(error.code(), Code::BadParameter);
+    }
+
+    #[test]
+    fn with_a_max_age_the_timestamp_must_be_fresh() {
+        let vector = vectors()
+            .into_iter()
+            .find(|v| v.params.get("Timestamp").is_some())
+            .unwrap();
+        let mut params = vector.params.clone();
+        params["Sign"] = vector.sign.clone().into();
+        let fields = fields_of(&params);
+        let max_age = Some(Duration::from_secs(300));
+        let signed_at = 1_796_313_600;
+
+        assert!(verify(&fields, &vector.salt, max_age, signed_at + 299).is_ok());
+        let stale = verify(&fields, &vector.salt, max_age, signed_at + 301).unwrap_err();
+        assert_eq!(stale.code(), Code::SignMismatch);
+
+        let unstamped = vectors().remove(0);
+        let mut params = unstamped.params.clone();
+        params["Sign"] = unstamped.sign.clone().into();
+        let error = verify(&fields_of(&params), &unstamped.salt, max_age, signed_at).unwrap_err();
+        assert_eq!(error.code(), Code::SignMismatch);
+    }
+}

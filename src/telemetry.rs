@@ -1,0 +1,98 @@
+//! Logs and metrics: how operators see the service.
+//!
+//! Logs go to stdout as text or one JSON object per line (`LOG_FORMAT`), with
+//! levels from `RUST_LOG` (default `info`). At info the service logs events an
+//! operator acts on — a user admitted or dropped, a session started or
+//! stopped, a cloud call failed — never a line per poll.
+//!
+//! Metrics are kept by the `metrics` crate and rendered in the Prometheus text
+//! format at `GET /metrics`. The helpers below are the only places that name
+//! metrics, so the names stay consistent.
+
+use crate::cloud::error::CloudError;
+use crate::cloud::protocol::Action;
+use crate::config::LogFormat;
+use crate::domain::ProjectId;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global log subscriber. Call once, at start.
+pub fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let installed = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
+    // A second call (tests start many servers in one process) keeps the first.
+    drop(installed);
+}
+
+/// The process-wide metrics recorder, installed on first use.
+pub fn metrics_handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 20.0,
+            ])
+            .expect("non-empty buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (an embedding program's);
+        // then ours renders nothing, which is the embedder's choice.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// One cloud call's outcome and latency.
+pub fn record_cloud_call(action: Action, error: Option<&CloudError>, elapsed: Duration) {
+    let outcome = error.map_or("OK", CloudError::code).to_owned();
+    metrics::counter!("car_cloud_calls_total", "action" => action.name(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("car_cloud_call_duration_seconds", "action" => action.name())
+        .record(elapsed.as_secs_f64());
+}
+
+/// A user admitted from a line.
+pub fn record_admission(project_id: &ProjectId) {
+    metrics::counter!("car_queue_admissions_total", "project" => project_id.to_string())
+        .increment(1);
+}
+
+/// A user dropped from a line: `silent` (stopped polling) or `refused` (the
+/// cloud refused it permanently).
+pub fn record_drop(project_id: &ProjectId, reason: &'static str) {
+    metrics::counter!("car_queue_drops_total", "project" => project_id.to_string(), "reason" => reason)
+        .increment(1);
+}
+
+/// The lengths of the non-empty lines; lines not listed are set to 0.
+pub fn record_line_lengths(lines: &[(ProjectId, u64)]) {
+    static REPORTED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut reported = REPORTED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let previous = reported.take().unwrap_or_default();
+
+    let mut current = HashSet::with_capacity(lines.len());
+    for (project_id, length) in lines {
+        metrics::gauge!("car_queue_length", "project" => project_id.to_string())
+            .set(*length as f64);
+        current.insert(project_id.to_string());
+    }
+    for project in previous.difference(&current) {
+        metrics::gauge!("car_queue_length", "project" => project.clone()).set(0.0);
+    }
+    *reported = Some(current);
+}
