@@ -1,0 +1,9 @@
+//! Black-box tests: the real service on port 0, the simulated cloud on port 0,
+//! and HTTP between them and the test.
+
+mod client_ip;
+mod helpers;
+mod input;
+mod project;
+mod queue;
+mod sign;
