@@ -2,3 +2,4 @@
 //! Application Cloud Rendering (CAR) API.
 
 pub mod cloud;
+pub mod simulator;
