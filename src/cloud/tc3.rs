@@ -77,7 +77,12 @@ pub fn authorization(
     payload: &[u8],
 ) -> String {
     let headers = [("content-type", content_type), ("host", host)];
-    let signature = signature(credentials.secret_key.expose_secret(), scope, &headers, payload);
+    let signature = signature(
+        credentials.secret_key.expose_secret(),
+        scope,
+        &headers,
+        payload,
+    );
     format!(
         "{ALGORITHM} Credential={}/{}/{}/tc3_request, SignedHeaders={SIGNED_HEADERS}, Signature={signature}",
         credentials.secret_id,
@@ -249,7 +254,11 @@ mod tests {
                 &vector.host,
                 vector.body.as_bytes(),
             );
-            assert_eq!(header, vector.authorization, "{} to {}", vector.action, vector.host);
+            assert_eq!(
+                header, vector.authorization,
+                "{} to {}",
+                vector.action, vector.host
+            );
         }
     }
 
