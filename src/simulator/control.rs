@@ -19,7 +19,7 @@
 //! | `DELETE /_simulator/faults` | no more faults of either kind |
 //! | `POST /_simulator/reset` | free every machine, zero the counters |
 
-use super::{Simulator, Snapshot};
+use super::{ActionCalls, Simulator, Snapshot};
 use crate::cloud::protocol::Action;
 use axum::Json;
 use axum::Router;
@@ -31,6 +31,7 @@ use axum::routing::{delete, get, post, put};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The control routes, to be merged into the simulator's router.
@@ -92,9 +93,8 @@ async fn state(State(simulator): State<Simulator>) -> Json<Snapshot> {
     Json(simulator.snapshot())
 }
 
-async fn calls(State(simulator): State<Simulator>) -> Response {
-    let summary = super::lock(&simulator.shared.calls).summary();
-    Json(summary).into_response()
+async fn calls(State(simulator): State<Simulator>) -> Json<BTreeMap<&'static str, ActionCalls>> {
+    Json(simulator.call_summary())
 }
 
 /// `PUT /_simulator/capacity`.

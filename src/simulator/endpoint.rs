@@ -56,7 +56,10 @@ pub(super) async fn cloud(State(simulator): State<Simulator>, request: Request) 
             running: running.into(),
             request_id,
         }),
-        Err(refusal) => refusal.into_reply(request_id),
+        Err(refusal) => {
+            tracing::debug!(code = refusal.code, request_id, "call refused");
+            refusal.into_reply(request_id)
+        }
     }
 }
 
@@ -153,10 +156,7 @@ impl Simulator {
         };
         drop(machines);
 
-        outcome.map_err(|refused| {
-            tracing::debug!(code = refused.code(), "call refused");
-            Refusal::new(refused.code(), refused.message())
-        })
+        outcome.map_err(|refused| Refusal::new(refused.code(), refused.message()))
     }
 }
 

@@ -9,15 +9,15 @@
 //!
 //! Two doors open on the same port:
 //!
-//! - `POST /` — the cloud endpoint ([`endpoint`]), signed like the real one;
-//! - `/_simulator/…` — an unsigned JSON control API ([`control`]) for latency,
+//! - `POST /` — the cloud endpoint (`endpoint.rs`), signed like the real one;
+//! - `/_simulator/…` — an unsigned JSON control API (`control.rs`) for latency,
 //!   injected faults, capacity, call counters and a snapshot of the machines.
 //!
 //! Tests reach the same knobs through the [`Simulator`] handle.
 //!
-//! The files: [`machines`] is the state machine, [`authentication`] the
-//! signature check, [`requests`] the body validation, [`faults`] and
-//! [`latency`] the knobs, [`calls`] the counters, [`reply`] the envelope.
+//! The other files: `machines.rs` is the state machine, `authentication.rs`
+//! the signature check, `requests.rs` the body validation, `faults.rs` and
+//! `latency.rs` the knobs, `calls.rs` the counters, `reply.rs` the envelope.
 
 mod authentication;
 mod calls;
@@ -194,6 +194,11 @@ impl Simulator {
     /// Calls of `action` that passed authentication and carried this `UserId`.
     pub fn calls_for(&self, action: Action, user_id: &str) -> u64 {
         lock(&self.shared.calls).of_user(action, user_id)
+    }
+
+    /// Every action's counters, keyed by action name.
+    pub fn call_summary(&self) -> BTreeMap<&'static str, ActionCalls> {
+        lock(&self.shared.calls).summary()
     }
 
     /// The next `times` calls of `action` answer `code` instead of acting.
