@@ -177,4 +177,5 @@ pub mod codes {
     pub const MISSING_PARAMETER: &str = "MissingParameter";
     pub const UNSUPPORTED_PROTOCOL: &str = "UnsupportedProtocol";
     pub const NO_SUCH_VERSION: &str = "NoSuchVersion";
+    pub const REQUEST_SIZE_LIMIT_EXCEEDED: &str = "RequestSizeLimitExceeded";
 }
