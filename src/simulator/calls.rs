@@ -16,6 +16,9 @@ pub(crate) struct Calls {
     per_action: HashMap<Action, u64>,
     /// Calls whose body carried a string `UserId`.
     per_user: HashMap<(Action, String), u64>,
+    /// The body of each user's latest call of each action, so that tests can
+    /// check what reached the cloud (the `UserIp`, the fields passed through).
+    latest: HashMap<(Action, String), serde_json::Value>,
 }
 
 /// One action's counters, for the control API.
@@ -28,11 +31,18 @@ pub struct ActionCalls {
 }
 
 impl Calls {
-    pub(crate) fn record(&mut self, action: Action, user_id: Option<String>) {
+    pub(crate) fn record(&mut self, action: Action, user_id: Option<String>, body: &[u8]) {
         *self.per_action.entry(action).or_default() += 1;
         if let Some(user_id) = user_id {
-            *self.per_user.entry((action, user_id)).or_default() += 1;
+            *self.per_user.entry((action, user_id.clone())).or_default() += 1;
+            if let Ok(body) = serde_json::from_slice(body) {
+                self.latest.insert((action, user_id), body);
+            }
         }
+    }
+
+    pub(crate) fn latest(&self, action: Action, user_id: &str) -> Option<serde_json::Value> {
+        self.latest.get(&(action, user_id.to_owned())).cloned()
     }
 
     pub(crate) fn of(&self, action: Action) -> u64 {
@@ -71,6 +81,7 @@ impl Calls {
     pub(crate) fn clear(&mut self) {
         self.per_action.clear();
         self.per_user.clear();
+        self.latest.clear();
     }
 }
 
@@ -81,15 +92,17 @@ mod tests {
     #[test]
     fn calls_are_counted_per_action_and_per_user() {
         let mut calls = Calls::default();
-        calls.record(Action::ApplyConcurrent, Some("u1".into()));
-        calls.record(Action::ApplyConcurrent, Some("u1".into()));
-        calls.record(Action::ApplyConcurrent, Some("u2".into()));
-        calls.record(Action::DescribeConcurrentCount, None);
+        calls.record(Action::ApplyConcurrent, Some("u1".into()), br#"{"UserIp":"1.1.1.1"}"#);
+        calls.record(Action::ApplyConcurrent, Some("u1".into()), br#"{"UserIp":"2.2.2.2"}"#);
+        calls.record(Action::ApplyConcurrent, Some("u2".into()), b"{}");
+        calls.record(Action::DescribeConcurrentCount, None, b"{}");
 
         assert_eq!(calls.of(Action::ApplyConcurrent), 3);
         assert_eq!(calls.of_user(Action::ApplyConcurrent, "u1"), 2);
         assert_eq!(calls.of_user(Action::CreateSession, "u1"), 0);
         assert_eq!(calls.of(Action::DescribeConcurrentCount), 1);
+        let latest = calls.latest(Action::ApplyConcurrent, "u1").unwrap();
+        assert_eq!(latest["UserIp"], "2.2.2.2");
 
         let summary = calls.summary();
         assert_eq!(summary.len(), 4);

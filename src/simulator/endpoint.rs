@@ -114,7 +114,7 @@ impl Simulator {
 
         let action = action_of(&parts.headers)?;
         let user_id = requests::user_id_of(&body);
-        lock(&self.shared.calls).record(action, user_id.clone());
+        lock(&self.shared.calls).record(action, user_id.clone(), &body);
 
         let fault = lock(&self.shared.faults).next_fault(action, || rand::rng().random());
         if let Some(code) = fault {

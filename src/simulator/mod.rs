@@ -196,6 +196,11 @@ impl Simulator {
         lock(&self.shared.calls).of_user(action, user_id)
     }
 
+    /// The body of this user's latest call of `action`, as the cloud saw it.
+    pub fn last_request(&self, action: Action, user_id: &str) -> Option<serde_json::Value> {
+        lock(&self.shared.calls).latest(action, user_id)
+    }
+
     /// Every action's counters, keyed by action name.
     pub fn call_summary(&self) -> BTreeMap<&'static str, ActionCalls> {
         lock(&self.shared.calls).summary()

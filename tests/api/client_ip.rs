@@ -25,7 +25,7 @@ async fn user_ip_seen_by_the_cloud(app: &TestApp, headers: &[(&str, &str)], user
 #[tokio::test]
 async fn a_trusted_proxys_forwarded_address_is_the_user_ip() {
     // The test client connects over loopback, which is trusted by default.
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|_| {}, |sim| sim.capacity = 10).await;
 
     let forwarded = [("X-Forwarded-For", "203.0.113.7, 10.0.0.1")];
     assert_eq!(user_ip_seen_by_the_cloud(&app, &forwarded, "a").await, "203.0.113.7");

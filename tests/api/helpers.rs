@@ -194,3 +194,14 @@ async fn read(response: reqwest::Response) -> (StatusCode, Value) {
     );
     (status, json)
 }
+
+/// The Redis store on the test Redis, under a prefix of its own so that tests
+/// running at once do not see each other's lines.
+pub fn redis_store_settings() -> car_server::config::StoreSettings {
+    let url = std::env::var("CAR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
+    car_server::config::StoreSettings::Redis {
+        url: url.parse().unwrap(),
+        password: None,
+        prefix: format!("car_test:{}:", rand::random::<u64>()),
+    }
+}

@@ -110,7 +110,14 @@ async fn users_wait_in_arrival_order(store: Store) {
 }
 
 async fn a_newcomer_joins_the_end_without_calling_the_cloud(store: Store) {
-    let app = store.with_capacity(1).await;
+    // No ticks during the test: a tick could admit "first" before the
+    // newcomer arrives, leaving it an empty line.
+    let app = store
+        .spawn(
+            |settings| settings.queue.check_interval = Duration::from_secs(60),
+            |sim| sim.capacity = 1,
+        )
+        .await;
     assert_eq!(app.start_project("playing", "cap-1").await["Code"], 0);
     assert_eq!(app.enqueue("first", "cap-1").await["Code"], 10100);
 
@@ -123,7 +130,9 @@ async fn a_newcomer_joins_the_end_without_calling_the_cloud(store: Store) {
     assert_eq!(reply["Code"], 10100, "{reply}");
     assert_eq!(reply["Data"]["Index"], 1);
     assert_eq!(app.sim.calls_for(Action::ApplyConcurrent, "newcomer"), 0);
+    app.queue.wake();
     app.poll_until("first", "cap-1", 10101, Duration::from_secs(2)).await;
+    assert_eq!(app.enqueue("newcomer", "cap-1").await["Code"], 10100);
 }
 
 async fn leaving_moves_those_behind_up(store: Store) {
