@@ -1,13 +1,13 @@
 //! Black-box tests of the CAR cloud simulator: it is started on a loopback
-//! port and spoken to over real HTTP, signed as a cloud client signs, and —
-//! in the last test — by the official Tencent Cloud Python SDK.
+//! port and spoken to over real HTTP, signed as a cloud client signs. (The
+//! official Python SDK's calls are in `tests/cli.rs`, against the
+//! `car_server simulator` command.)
 
 use car_server::cloud::protocol::{Action, codes};
 use car_server::cloud::tc3::{self, Credentials, Scope};
 use car_server::simulator::{RunningSimulator, Simulator, SimulatorSettings};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const SECRET_ID: &str = "AKIDsimulatortest0000000000000000";
@@ -671,141 +671,4 @@ async fn a_stopped_simulator_no_longer_answers() {
     assert_eq!(code(&describe(&simulator, "p").await), "none");
     simulator.stop().await;
     assert!(client().get(endpoint).send().await.is_err());
-}
-
-/// The pinned SDK versions of `tests/vectors/README.md`.
-const SDK_PACKAGES: [&str; 2] = [
-    "tencentcloud-sdk-python-common==3.1.195",
-    "tencentcloud-sdk-python-car==3.1.29",
-];
-
-/// A virtual environment under `target/` with the pinned SDK, made once and
-/// reused; a marker file records that the install finished.
-async fn python_sdk() -> PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-sdk-venv");
-    let marker = venv.join(format!("installed {}", SDK_PACKAGES.join(" ")));
-    let python = venv.join("bin").join("python");
-    if marker.exists() {
-        return python;
-    }
-
-    let made = tokio::process::Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .output()
-        .await
-        .expect("python3 must be installed to run the official SDK against the simulator");
-    assert!(
-        made.status.success(),
-        "python3 -m venv {} failed: {}",
-        venv.display(),
-        String::from_utf8_lossy(&made.stderr)
-    );
-
-    let installed = tokio::process::Command::new(venv.join("bin").join("pip"))
-        .args(["install", "--disable-pip-version-check", "--quiet"])
-        .args(SDK_PACKAGES)
-        .output()
-        .await
-        .expect("the venv's pip could not be run");
-    assert!(
-        installed.status.success(),
-        "pip could not install the pinned Tencent Cloud SDK ({}); this test needs PyPI: {}",
-        SDK_PACKAGES.join(", "),
-        String::from_utf8_lossy(&installed.stderr)
-    );
-    std::fs::write(&marker, "").unwrap();
-    python
-}
-
-/// Runs `tests/sdk/python_sdk_call.py` and returns its list of results.
-async fn run_sdk(python: &Path, simulator: &RunningSimulator, secret_key: &str) -> Vec<Value> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/python_sdk_call.py");
-    let output = tokio::process::Command::new(python)
-        .arg(script)
-        .args([
-            "--endpoint",
-            &format!("127.0.0.1:{}", simulator.addr.port()),
-        ])
-        .args(["--secret-id", SECRET_ID, "--secret-key", secret_key])
-        .args(["--user-id", "sdk-user", "--project-id", "cap-sdk"])
-        // The SDK goes through `requests`, which would honour a proxy from the
-        // environment even for loopback.
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "the SDK script failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-        panic!(
-            "the SDK script printed no JSON ({error}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn the_official_python_sdk_is_accepted_and_understands_the_answers() {
-    let python = python_sdk().await;
-    let simulator = start(settings()).await;
-
-    let results = run_sdk(&python, &simulator, SECRET_KEY).await;
-    let actions: Vec<&str> = results
-        .iter()
-        .map(|r| r["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        actions,
-        [
-            "ApplyConcurrent",
-            "CreateSession",
-            "DescribeConcurrentCount",
-            "DestroySession"
-        ],
-        "{results:?}"
-    );
-    for result in &results {
-        assert!(result.get("error").is_none(), "{result}");
-        assert_eq!(
-            result["response"]["RequestId"].as_str().unwrap().len(),
-            36,
-            "{result}"
-        );
-    }
-    assert!(
-        !results[1]["response"]["ServerSession"]
-            .as_str()
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(results[2]["response"]["Total"], 2);
-    assert_eq!(results[2]["response"]["Running"], 1);
-
-    for action in [
-        Action::ApplyConcurrent,
-        Action::CreateSession,
-        Action::DestroySession,
-    ] {
-        assert_eq!(
-            simulator.simulator.calls_for(action, "sdk-user"),
-            1,
-            "{action}"
-        );
-    }
-    assert!(!simulator.simulator.has_session("sdk-user"));
-    assert_eq!(simulator.simulator.in_use("cap-sdk"), 0);
-
-    let refused = run_sdk(&python, &simulator, "a-wrong-secret-key").await;
-    assert_eq!(refused.len(), 1, "{refused:?}");
-    assert_eq!(refused[0]["error"]["code"], codes::SIGNATURE_FAILURE);
-    assert_eq!(simulator.simulator.calls(Action::ApplyConcurrent), 1);
-    simulator.stop().await;
 }

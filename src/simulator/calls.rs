@@ -92,8 +92,16 @@ mod tests {
     #[test]
     fn calls_are_counted_per_action_and_per_user() {
         let mut calls = Calls::default();
-        calls.record(Action::ApplyConcurrent, Some("u1".into()), br#"{"UserIp":"1.1.1.1"}"#);
-        calls.record(Action::ApplyConcurrent, Some("u1".into()), br#"{"UserIp":"2.2.2.2"}"#);
+        calls.record(
+            Action::ApplyConcurrent,
+            Some("u1".into()),
+            br#"{"UserIp":"1.1.1.1"}"#,
+        );
+        calls.record(
+            Action::ApplyConcurrent,
+            Some("u1".into()),
+            br#"{"UserIp":"2.2.2.2"}"#,
+        );
         calls.record(Action::ApplyConcurrent, Some("u2".into()), b"{}");
         calls.record(Action::DescribeConcurrentCount, None, b"{}");
 

@@ -28,16 +28,28 @@ async fn a_trusted_proxys_forwarded_address_is_the_user_ip() {
     let app = TestApp::spawn_with(|_| {}, |sim| sim.capacity = 10).await;
 
     let forwarded = [("X-Forwarded-For", "203.0.113.7, 10.0.0.1")];
-    assert_eq!(user_ip_seen_by_the_cloud(&app, &forwarded, "a").await, "203.0.113.7");
+    assert_eq!(
+        user_ip_seen_by_the_cloud(&app, &forwarded, "a").await,
+        "203.0.113.7"
+    );
 
     let real_ip = [("X-Real-IP", "198.51.100.9")];
-    assert_eq!(user_ip_seen_by_the_cloud(&app, &real_ip, "b").await, "198.51.100.9");
+    assert_eq!(
+        user_ip_seen_by_the_cloud(&app, &real_ip, "b").await,
+        "198.51.100.9"
+    );
 
     let garbage = [("X-Forwarded-For", "not-an-address")];
-    assert_eq!(user_ip_seen_by_the_cloud(&app, &garbage, "c").await, "127.0.0.1");
+    assert_eq!(
+        user_ip_seen_by_the_cloud(&app, &garbage, "c").await,
+        "127.0.0.1"
+    );
 
     let mapped = [("X-Forwarded-For", "::ffff:203.0.113.8")];
-    assert_eq!(user_ip_seen_by_the_cloud(&app, &mapped, "d").await, "203.0.113.8");
+    assert_eq!(
+        user_ip_seen_by_the_cloud(&app, &mapped, "d").await,
+        "203.0.113.8"
+    );
 }
 
 #[tokio::test]
@@ -48,6 +60,12 @@ async fn an_untrusted_peers_forwarding_headers_are_ignored() {
     )
     .await;
 
-    let forged = [("X-Forwarded-For", "203.0.113.7"), ("X-Real-IP", "198.51.100.9")];
-    assert_eq!(user_ip_seen_by_the_cloud(&app, &forged, "a").await, "127.0.0.1");
+    let forged = [
+        ("X-Forwarded-For", "203.0.113.7"),
+        ("X-Real-IP", "198.51.100.9"),
+    ];
+    assert_eq!(
+        user_ip_seen_by_the_cloud(&app, &forged, "a").await,
+        "127.0.0.1"
+    );
 }

@@ -62,7 +62,9 @@ impl TestApp {
     }
 
     async fn start(settings: Settings, simulator: RunningSimulator) -> Self {
-        let application = Application::build(settings).await.expect("the service starts");
+        let application = Application::build(settings)
+            .await
+            .expect("the service starts");
         let address = application.local_addr();
         let queue = application.queue();
         let shutdown = CancellationToken::new();
@@ -116,8 +118,11 @@ impl TestApp {
     }
 
     pub async fn enqueue(&self, user_id: &str, project_id: &str) -> Value {
-        self.call("/Enqueue", json!({"UserId": user_id, "ProjectId": project_id}))
-            .await
+        self.call(
+            "/Enqueue",
+            json!({"UserId": user_id, "ProjectId": project_id}),
+        )
+        .await
     }
 
     pub async fn dequeue(&self, user_id: &str) -> Value {
@@ -198,7 +203,8 @@ async fn read(response: reqwest::Response) -> (StatusCode, Value) {
 /// The Redis store on the test Redis, under a prefix of its own so that tests
 /// running at once do not see each other's lines.
 pub fn redis_store_settings() -> car_server::config::StoreSettings {
-    let url = std::env::var("CAR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
+    let url =
+        std::env::var("CAR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
     car_server::config::StoreSettings::Redis {
         url: url.parse().unwrap(),
         password: None,

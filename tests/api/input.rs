@@ -7,25 +7,59 @@ use serde_json::json;
 #[tokio::test]
 async fn malformed_bodies_get_10001_in_json() {
     let app = TestApp::spawn().await;
-    let deep = format!("{{\"UserId\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
+    let deep = format!(
+        "{{\"UserId\":{}{}}}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
     let many_fields: Vec<String> = (0..5000).map(|n| format!("f{n}=x")).collect();
     let cases: Vec<(Option<&str>, Vec<u8>)> = vec![
         (Some("application/json"), b"{not json".to_vec()),
         (Some("application/json"), b"[1,2,3]".to_vec()),
         (Some("application/json"), b"".to_vec()),
         (None, b"".to_vec()),
-        (Some("application/json"), br#"{"UserId":null,"ProjectId":"cap-1"}"#.to_vec()),
-        (Some("application/json"), br#"{"UserId":{"a":1},"ProjectId":"cap-1"}"#.to_vec()),
-        (Some("application/json"), br#"{"UserId":42,"ProjectId":"cap-1"}"#.to_vec()),
-        (Some("application/json"), br#"{"UserId":"a","UserId":"b","ProjectId":"c"}"#.to_vec()),
-        (Some("application/json"), br#"{"UserId":"u","ProjectId":"c","N":1e999}"#.to_vec()),
-        (Some("application/json"), b"{\"UserId\":\"\xff\xfe\",\"ProjectId\":\"c\"}".to_vec()),
+        (
+            Some("application/json"),
+            br#"{"UserId":null,"ProjectId":"cap-1"}"#.to_vec(),
+        ),
+        (
+            Some("application/json"),
+            br#"{"UserId":{"a":1},"ProjectId":"cap-1"}"#.to_vec(),
+        ),
+        (
+            Some("application/json"),
+            br#"{"UserId":42,"ProjectId":"cap-1"}"#.to_vec(),
+        ),
+        (
+            Some("application/json"),
+            br#"{"UserId":"a","UserId":"b","ProjectId":"c"}"#.to_vec(),
+        ),
+        (
+            Some("application/json"),
+            br#"{"UserId":"u","ProjectId":"c","N":1e999}"#.to_vec(),
+        ),
+        (
+            Some("application/json"),
+            b"{\"UserId\":\"\xff\xfe\",\"ProjectId\":\"c\"}".to_vec(),
+        ),
         (Some("application/json"), deep.into_bytes()),
-        (Some("application/x-www-form-urlencoded"), b"UserId=%ff&ProjectId=c".to_vec()),
-        (Some("application/x-www-form-urlencoded"), many_fields.join("&").into_bytes()),
+        (
+            Some("application/x-www-form-urlencoded"),
+            b"UserId=%ff&ProjectId=c".to_vec(),
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            many_fields.join("&").into_bytes(),
+        ),
         (Some("multipart/form-data; boundary=x"), b"--x--".to_vec()),
-        (Some("application/json"), br#"{"UserId":"a\nb","ProjectId":"cap-1"}"#.to_vec()),
-        (Some("application/json"), format!(r#"{{"UserId":"{}","ProjectId":"c"}}"#, "x".repeat(129)).into_bytes()),
+        (
+            Some("application/json"),
+            br#"{"UserId":"a\nb","ProjectId":"cap-1"}"#.to_vec(),
+        ),
+        (
+            Some("application/json"),
+            format!(r#"{{"UserId":"{}","ProjectId":"c"}}"#, "x".repeat(129)).into_bytes(),
+        ),
         (Some("application/json"), vec![b'{'; 20_000]),
     ];
 
@@ -48,7 +82,10 @@ async fn a_body_over_the_limit_is_10001() {
 
     assert_eq!(status, 200);
     assert_eq!(reply["Code"], 10001, "{reply}");
-    assert!(reply["Msg"].as_str().unwrap().contains("larger than"), "{reply}");
+    assert!(
+        reply["Msg"].as_str().unwrap().contains("larger than"),
+        "{reply}"
+    );
 }
 
 #[tokio::test]
@@ -58,9 +95,15 @@ async fn a_body_without_content_type_is_read_as_json_or_as_a_form() {
     let (_, json_reply) = app
         .post_raw("/Enqueue", None, r#"{"UserId":"a","ProjectId":"cap-1"}"#)
         .await;
-    let (_, form_reply) = app.post_raw("/Enqueue", None, "UserId=b&ProjectId=cap-1").await;
+    let (_, form_reply) = app
+        .post_raw("/Enqueue", None, "UserId=b&ProjectId=cap-1")
+        .await;
     let (_, text_plain) = app
-        .post_raw("/Enqueue", Some("text/plain"), r#"{"UserId":"c","ProjectId":"cap-1"}"#)
+        .post_raw(
+            "/Enqueue",
+            Some("text/plain"),
+            r#"{"UserId":"c","ProjectId":"cap-1"}"#,
+        )
         .await;
 
     assert_eq!(json_reply["Data"]["UserId"], "a", "{json_reply}");
@@ -90,11 +133,18 @@ async fn each_endpoint_names_its_missing_field() {
         ("/Enqueue", json!({"UserId": "u"}), "ProjectId"),
         ("/Dequeue", json!({}), "UserId"),
         ("/StopProject", json!({"UserId": ""}), "UserId"),
-        ("/StartProject", json!({"UserId": "u", "ClientSession": "c"}), "ProjectId"),
+        (
+            "/StartProject",
+            json!({"UserId": "u", "ClientSession": "c"}),
+            "ProjectId",
+        ),
     ] {
         let reply = app.call(path, body).await;
         assert_eq!(reply["Code"], 10001, "{path}: {reply}");
-        assert!(reply["Msg"].as_str().unwrap().contains(missing), "{path}: {reply}");
+        assert!(
+            reply["Msg"].as_str().unwrap().contains(missing),
+            "{path}: {reply}"
+        );
     }
 }
 
@@ -143,9 +193,8 @@ async fn options_on_any_path_answers_200_with_cors_headers() {
 async fn a_configured_origin_list_only_allows_those_origins() {
     let app = TestApp::spawn_with(
         |settings| {
-            settings.http.cors_origins = car_server::config::CorsOrigins::List(vec![
-                "https://game.example".into(),
-            ])
+            settings.http.cors_origins =
+                car_server::config::CorsOrigins::List(vec!["https://game.example".into()])
         },
         |_| {},
     )
@@ -161,6 +210,14 @@ async fn a_configured_origin_list_only_allows_those_origins() {
     let allowed = preflight("https://game.example").await.unwrap();
     let refused = preflight("https://evil.example").await.unwrap();
 
-    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://game.example");
-    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://game.example"
+    );
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
 }

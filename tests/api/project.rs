@@ -20,8 +20,14 @@ async fn start_project_answers_a_server_session_and_echoes_the_request_id() {
     assert_eq!(reply["Msg"], "Ok");
     assert_eq!(reply["RequestId"], "req-7");
     let described = &reply["SessionDescribe"];
-    assert!(!described["ServerSession"].as_str().unwrap().is_empty(), "{reply}");
-    assert!(!described["RequestId"].as_str().unwrap().is_empty(), "{reply}");
+    assert!(
+        !described["ServerSession"].as_str().unwrap().is_empty(),
+        "{reply}"
+    );
+    assert!(
+        !described["RequestId"].as_str().unwrap().is_empty(),
+        "{reply}"
+    );
     assert!(app.sim.has_session("u-1"));
     assert_eq!(app.sim.calls_for(Action::ApplyConcurrent, "u-1"), 1);
     assert_eq!(app.sim.calls_for(Action::CreateSession, "u-1"), 1);
@@ -50,11 +56,17 @@ async fn start_project_without_client_session_is_10001_and_calls_no_cloud() {
     let app = TestApp::spawn().await;
 
     let reply = app
-        .call("/StartProject", json!({"UserId": "u-1", "ProjectId": "cap-1", "RequestId": "r"}))
+        .call(
+            "/StartProject",
+            json!({"UserId": "u-1", "ProjectId": "cap-1", "RequestId": "r"}),
+        )
         .await;
 
     assert_eq!(reply["Code"], 10001, "{reply}");
-    assert!(reply["Msg"].as_str().unwrap().contains("ClientSession"), "{reply}");
+    assert!(
+        reply["Msg"].as_str().unwrap().contains("ClientSession"),
+        "{reply}"
+    );
     assert_eq!(reply["RequestId"], "r");
     assert_eq!(app.sim.calls(Action::ApplyConcurrent), 0);
 }
@@ -92,7 +104,8 @@ async fn a_full_project_answers_10202_with_the_clouds_error() {
 #[tokio::test]
 async fn a_failed_create_session_answers_10200_with_the_clouds_error() {
     let app = TestApp::spawn().await;
-    app.sim.fail_next(Action::CreateSession, "InvalidParameterValue", 1);
+    app.sim
+        .fail_next(Action::CreateSession, "InvalidParameterValue", 1);
 
     let reply = app.start_project("u-1", "cap-1").await;
 
@@ -107,13 +120,17 @@ async fn stop_project_frees_the_machine() {
     assert_eq!(app.start_project("u-1", "cap-1").await["Code"], 0);
 
     let reply = app
-        .call("/StopProject", json!({"UserId": "u-1", "RequestId": "stop-1"}))
+        .call(
+            "/StopProject",
+            json!({"UserId": "u-1", "RequestId": "stop-1"}),
+        )
         .await;
 
     assert_eq!(reply["Code"], 0, "{reply}");
     assert_eq!(reply["RequestId"], "stop-1");
     assert!(!app.sim.has_session("u-1"));
     assert_eq!(app.start_project("u-2", "cap-1").await["Code"], 0);
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -125,7 +142,8 @@ async fn a_failed_stop_answers_10201_and_the_service_keeps_serving() {
     assert_eq!(reply["Code"], 10201, "{reply}");
     assert_eq!(reply["Error"]["Code"], "ResourceNotFound.SessionNotFound");
 
-    app.sim.fail_next(Action::DestroySession, "InternalError", 10);
+    app.sim
+        .fail_next(Action::DestroySession, "InternalError", 10);
     assert_eq!(app.stop_project("never-started").await["Code"], 10201);
 
     assert_eq!(app.start_project("u-1", "cap-1").await["Code"], 0);
@@ -134,7 +152,8 @@ async fn a_failed_stop_answers_10201_and_the_service_keeps_serving() {
 #[tokio::test]
 async fn a_transient_cloud_error_is_retried_within_the_deadline() {
     let app = TestApp::spawn().await;
-    app.sim.fail_next(Action::ApplyConcurrent, "InternalError", 2);
+    app.sim
+        .fail_next(Action::ApplyConcurrent, "InternalError", 2);
 
     let reply = app.start_project("u-1", "cap-1").await;
 
@@ -145,7 +164,8 @@ async fn a_transient_cloud_error_is_retried_within_the_deadline() {
 #[tokio::test]
 async fn a_permanent_cloud_error_is_not_retried() {
     let app = TestApp::spawn().await;
-    app.sim.fail_next(Action::ApplyConcurrent, "OperationDenied", 1);
+    app.sim
+        .fail_next(Action::ApplyConcurrent, "OperationDenied", 1);
 
     let reply = app.start_project("u-1", "cap-1").await;
 
@@ -161,21 +181,30 @@ async fn a_cloud_slower_than_the_deadline_answers_within_it() {
         |_| {},
     )
     .await;
-    app.sim.set_latency(Some(Action::ApplyConcurrent), Duration::from_secs(3));
+    app.sim
+        .set_latency(Some(Action::ApplyConcurrent), Duration::from_secs(3));
 
     let started = Instant::now();
     let reply = app.start_project("u-1", "cap-1").await;
 
     assert_eq!(reply["Code"], 10202, "{reply}");
-    assert!(reply["Msg"].as_str().unwrap().contains("in time"), "{reply}");
-    assert!(started.elapsed() < Duration::from_millis(800), "{:?}", started.elapsed());
+    assert!(
+        reply["Msg"].as_str().unwrap().contains("in time"),
+        "{reply}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(800),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn a_wrong_secret_key_is_refused_by_the_cloud_as_a_permanent_error() {
     let app = TestApp::spawn_with(
         |settings| {
-            if let car_server::config::CloudTarget::Cloud { credentials, .. } = &mut settings.cloud {
+            if let car_server::config::CloudTarget::Cloud { credentials, .. } = &mut settings.cloud
+            {
                 *credentials = car_server::cloud::tc3::Credentials::new(
                     credentials.secret_id.clone(),
                     "a-wrong-secret-key",

@@ -131,7 +131,8 @@ async fn a_newcomer_joins_the_end_without_calling_the_cloud(store: Store) {
     assert_eq!(reply["Data"]["Index"], 1);
     assert_eq!(app.sim.calls_for(Action::ApplyConcurrent, "newcomer"), 0);
     app.queue.wake();
-    app.poll_until("first", "cap-1", 10101, Duration::from_secs(2)).await;
+    app.poll_until("first", "cap-1", 10101, Duration::from_secs(2))
+        .await;
     assert_eq!(app.enqueue("newcomer", "cap-1").await["Code"], 10100);
 }
 
@@ -193,10 +194,14 @@ async fn stop_project_admits_the_head_at_once(store: Store) {
 
     let stopped = Instant::now();
     assert_eq!(app.stop_project("playing").await["Code"], 0);
-    app.poll_until("w0", "cap-1", 10101, Duration::from_millis(300)).await;
+    app.poll_until("w0", "cap-1", 10101, Duration::from_millis(300))
+        .await;
     let admitted_after = stopped.elapsed();
 
-    assert!(admitted_after < Duration::from_millis(300), "{admitted_after:?}");
+    assert!(
+        admitted_after < Duration::from_millis(300),
+        "{admitted_after:?}"
+    );
     assert_eq!(app.enqueue("w1", "cap-1").await["Data"]["Index"], 0);
     println!("StopProject to the head's 10101: {admitted_after:?}");
 }
@@ -219,7 +224,8 @@ async fn machines_freed_together_admit_as_many_users_within_a_tick(store: Store)
     app.sim.set_capacity(6);
     let freed = Instant::now();
     for user in ["w1", "w2", "w3"] {
-        app.poll_until(user, "cap-1", 10101, Duration::from_millis(600)).await;
+        app.poll_until(user, "cap-1", 10101, Duration::from_millis(600))
+            .await;
     }
     let elapsed = freed.elapsed();
 
@@ -235,9 +241,11 @@ async fn a_permanently_refused_head_gets_10202_on_its_next_poll(store: Store) {
     app.enqueue("refused", "cap-1").await;
     app.enqueue("next", "cap-1").await;
 
-    app.sim.fail_next(Action::ApplyConcurrent, "OperationDenied", 1);
+    app.sim
+        .fail_next(Action::ApplyConcurrent, "OperationDenied", 1);
     app.sim.set_capacity(1);
-    app.poll_until("next", "cap-1", 10101, Duration::from_secs(2)).await;
+    app.poll_until("next", "cap-1", 10101, Duration::from_secs(2))
+        .await;
 
     let reply = app.enqueue("refused", "cap-1").await;
     assert_eq!(reply["Code"], 10202, "{reply}");
@@ -288,7 +296,8 @@ async fn an_admission_lapses_after_ready_ttl(store: Store) {
 
     // "idle" never starts: its admission lapses here, its reservation in
     // the cloud, and "next" gets the machine.
-    app.poll_until("next", "cap-1", 10101, Duration::from_secs(3)).await;
+    app.poll_until("next", "cap-1", 10101, Duration::from_secs(3))
+        .await;
     let reply = app.enqueue("idle", "cap-1").await;
     assert_eq!(reply["Code"], 10100, "{reply}");
 }
@@ -305,13 +314,17 @@ async fn dequeue_of_an_admitted_user_frees_the_machine_for_the_next(store: Store
 
     assert_eq!(app.dequeue("leaver").await["Code"], 0);
 
-    app.poll_until("next", "cap-1", 10101, Duration::from_millis(500)).await;
+    app.poll_until("next", "cap-1", 10101, Duration::from_millis(500))
+        .await;
     assert_eq!(app.start_project("next", "cap-1").await["Code"], 0);
 }
 
 async fn strict_start_project_honours_the_line(store: Store) {
     let app = store
-        .spawn(|settings| settings.queue.strict = true, |sim| sim.capacity = 1)
+        .spawn(
+            |settings| settings.queue.strict = true,
+            |sim| sim.capacity = 1,
+        )
         .await;
     // Nobody waits: a direct start is fine.
     assert_eq!(app.start_project("playing", "cap-1").await["Code"], 0);
@@ -324,6 +337,7 @@ async fn strict_start_project_honours_the_line(store: Store) {
     assert_eq!(app.sim.calls_for(Action::ApplyConcurrent, "jumper"), 0);
 
     assert_eq!(app.stop_project("playing").await["Code"], 0);
-    app.poll_until("first", "cap-1", 10101, Duration::from_secs(2)).await;
+    app.poll_until("first", "cap-1", 10101, Duration::from_secs(2))
+        .await;
     assert_eq!(app.start_project("first", "cap-1").await["Code"], 0);
 }

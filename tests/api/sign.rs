@@ -93,7 +93,10 @@ async fn an_added_unknown_field_breaks_the_signature() {
     body.insert("Sign".into(), vector.sign.clone().into());
     body.insert("Extra".into(), "x".into());
 
-    assert_eq!(app.call(&vector.path, Value::Object(body)).await["Code"], 10000);
+    assert_eq!(
+        app.call(&vector.path, Value::Object(body)).await["Code"],
+        10000
+    );
 }
 
 #[tokio::test]
@@ -101,7 +104,10 @@ async fn a_missing_sign_is_10001() {
     let app = signing_app("my-salt", None).await;
 
     let reply = app
-        .call("/Enqueue", json!({"UserId": "u", "ProjectId": "cap-1", "RequestId": "r"}))
+        .call(
+            "/Enqueue",
+            json!({"UserId": "u", "ProjectId": "cap-1", "RequestId": "r"}),
+        )
         .await;
 
     assert_eq!(reply["Code"], 10001, "{reply}");
@@ -112,7 +118,10 @@ async fn a_missing_sign_is_10001() {
 #[tokio::test]
 async fn with_a_max_age_a_fresh_timestamp_passes_and_a_stale_one_is_10000() {
     let app = signing_app("my-salt", Some(Duration::from_secs(300))).await;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
 
     let sign = |timestamp: u64| {
         let fields = car_server::http::fields::Fields::from_json(

@@ -1,0 +1,5 @@
+//! Helpers shared by the integration test binaries.
+#![allow(dead_code)]
+
+pub mod process;
+pub mod python_sdk;
