@@ -168,14 +168,19 @@ impl CarClient {
         };
 
         crate::telemetry::record_cloud_call(action, outcome.as_ref().err(), started.elapsed());
-        if let Err(error) = &outcome {
-            tracing::warn!(
+        match &outcome {
+            // "No machine free" is the queue's everyday signal, not a fault.
+            Err(error) if error.class() == Class::NoIdle => {
+                tracing::debug!(%action, cloud_request_id = error.request_id().unwrap_or(""), "no idle machine");
+            }
+            Err(error) => tracing::warn!(
                 %action,
                 code = error.code(),
                 cloud_request_id = error.request_id().unwrap_or(""),
                 %error,
                 "cloud call failed"
-            );
+            ),
+            Ok(_) => {}
         }
         outcome
     }
