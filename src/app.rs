@@ -46,6 +46,9 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        // Install the metrics recorder before anything records.
+        crate::telemetry::metrics_handle();
+
         let (endpoint, credentials, simulator) = match &settings.cloud {
             CloudTarget::Cloud {
                 endpoint,

@@ -14,7 +14,7 @@ use crate::cloud::protocol::Action;
 use crate::config::LogFormat;
 use crate::domain::ProjectId;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
@@ -22,7 +22,10 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global log subscriber. Call once, at start.
 pub fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only on a terminal: `docker logs` and log shippers get plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder
@@ -55,6 +58,28 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     })
 }
 
+/// How many projects get a label of their own; the rest share `_other`.
+const MAX_PROJECT_LABELS: usize = 200;
+
+/// The metrics label of a project. Project ids come from requests, so the
+/// number of distinct labels is capped: a client inventing project ids must
+/// not be able to grow the metrics without bound.
+fn project_label(project_id: &ProjectId) -> String {
+    static LABELLED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut labelled = LABELLED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let labelled = labelled.get_or_insert_with(HashSet::new);
+    if labelled.contains(project_id.as_str()) {
+        return project_id.to_string();
+    }
+    if labelled.len() < MAX_PROJECT_LABELS {
+        labelled.insert(project_id.to_string());
+        return project_id.to_string();
+    }
+    "_other".to_owned()
+}
+
 /// One cloud call's outcome and latency.
 pub fn record_cloud_call(action: Action, error: Option<&CloudError>, elapsed: Duration) {
     let outcome = error.map_or("OK", CloudError::code).to_owned();
@@ -66,33 +91,43 @@ pub fn record_cloud_call(action: Action, error: Option<&CloudError>, elapsed: Du
 
 /// A user admitted from a line.
 pub fn record_admission(project_id: &ProjectId) {
-    metrics::counter!("car_queue_admissions_total", "project" => project_id.to_string())
+    metrics::counter!("car_queue_admissions_total", "project" => project_label(project_id))
         .increment(1);
 }
 
 /// A user dropped from a line: `silent` (stopped polling) or `refused` (the
 /// cloud refused it permanently).
 pub fn record_drop(project_id: &ProjectId, reason: &'static str) {
-    metrics::counter!("car_queue_drops_total", "project" => project_id.to_string(), "reason" => reason)
+    metrics::counter!("car_queue_drops_total", "project" => project_label(project_id), "reason" => reason)
         .increment(1);
 }
 
-/// The lengths of the non-empty lines; lines not listed are set to 0.
-pub fn record_line_lengths(lines: &[(ProjectId, u64)]) {
-    static REPORTED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-    let mut reported = REPORTED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let previous = reported.take().unwrap_or_default();
+/// The `car_queue_length` gauges of one admission worker.
+#[derive(Debug, Default)]
+pub struct LineGauges {
+    /// The labels set last time, so that lines which emptied since go to 0.
+    reported: HashSet<String>,
+}
 
-    let mut current = HashSet::with_capacity(lines.len());
-    for (project_id, length) in lines {
-        metrics::gauge!("car_queue_length", "project" => project_id.to_string())
-            .set(*length as f64);
-        current.insert(project_id.to_string());
+impl LineGauges {
+    /// Sets the lengths of the non-empty lines; lines reported before and
+    /// missing now are set to 0.
+    pub fn record(&mut self, lines: &[(ProjectId, u64)]) {
+        // Projects past the label cap share one label, so lengths are summed.
+        let mut current: HashMap<String, u64> = HashMap::with_capacity(lines.len());
+        for (project_id, length) in lines {
+            *current.entry(project_label(project_id)).or_default() += length;
+        }
+        for (label, length) in &current {
+            metrics::gauge!("car_queue_length", "project" => label.clone()).set(*length as f64);
+        }
+        for label in self
+            .reported
+            .iter()
+            .filter(|label| !current.contains_key(*label))
+        {
+            metrics::gauge!("car_queue_length", "project" => label.clone()).set(0.0);
+        }
+        self.reported = current.into_keys().collect();
     }
-    for project in previous.difference(&current) {
-        metrics::gauge!("car_queue_length", "project" => project.clone()).set(0.0);
-    }
-    *reported = Some(current);
 }

@@ -248,3 +248,120 @@ async fn the_official_python_sdk_is_accepted_by_the_simulator_command() {
     assert_eq!(calls["ApplyConcurrent"]["total"], 1, "{calls}");
     assert!(simulator.terminate().await.success());
 }
+
+/// Starts `car_server simulator` and a service using it with known
+/// credentials, signing on, and the given log settings; drives a mix of good
+/// and hostile requests; returns the service's log lines.
+async fn logs_of_a_busy_service(log_format: &str) -> Vec<String> {
+    const SECRET_ID: &str = "AKIDlogtest000000000000000000000";
+    const SECRET_KEY: &str = "SECRETKEY-must-never-be-logged-0";
+    const SALT: &str = "SALT-must-never-be-logged-1";
+    let mut simulator = Running::start(
+        &["simulator"],
+        &[
+            ("SECRET_ID", SECRET_ID),
+            ("SECRET_KEY", SECRET_KEY),
+            ("SIM_CAPACITY", "1"),
+        ],
+    )
+    .await;
+    let endpoint = format!("http://127.0.0.1:{}", simulator.port);
+    let mut service = Running::start(
+        &[],
+        &[
+            ("SECRET_ID", SECRET_ID),
+            ("SECRET_KEY", SECRET_KEY),
+            ("CAR_ENDPOINT", &endpoint),
+            ("API_SIGN", "Y"),
+            ("SALT", SALT),
+            ("LOG_FORMAT", log_format),
+            ("RUST_LOG", "debug"),
+        ],
+    )
+    .await;
+
+    let signed = |fields: Value| {
+        let parsed =
+            car_server::http::fields::Fields::from_json(fields.to_string().as_bytes()).unwrap();
+        let mut fields = fields;
+        fields["Sign"] = car_server::http::sign::expected_sign(&parsed, SALT).into();
+        fields
+    };
+    let forged = "u\n2026-12-03T00:00:00.000000Z  INFO car_server: forged line";
+    for body in [
+        signed(json!({"UserId": "log-a", "ProjectId": "cap-log", "RequestId": "r-1"})),
+        signed(json!({"UserId": "log-b", "ProjectId": "cap-log"})),
+        signed(json!({"UserId": "log-a", "ProjectId": "cap-log", "ClientSession": "c"})),
+        signed(json!({"UserId": forged, "ProjectId": "cap-log", "RequestId": forged})),
+        json!({"UserId": "log-c", "ProjectId": "cap-log", "Sign": "0".repeat(64)}),
+        json!({"UserId": forged, "ProjectId": "cap-log", "Sign": "bad", "RequestId": forged}),
+    ] {
+        post(&service, "/Enqueue", body.clone()).await;
+        post(&service, "/StartProject", body).await;
+    }
+    post(&service, "/StopProject", signed(json!({"UserId": "log-a"}))).await;
+    post(
+        &service,
+        "/StopProject",
+        signed(json!({"UserId": "nobody"})),
+    )
+    .await;
+
+    assert!(service.terminate().await.success());
+    assert!(simulator.terminate().await.success());
+    for line in simulator.seen.iter().chain(&service.seen) {
+        assert!(
+            !line.contains(SECRET_KEY),
+            "the secret key was logged: {line}"
+        );
+        assert!(!line.contains(SALT), "the salt was logged: {line}");
+    }
+    service.seen.clone()
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_and_never_show_secrets() {
+    let lines = logs_of_a_busy_service("json").await;
+    assert!(lines.len() > 10, "{lines:#?}");
+    for line in &lines {
+        let parsed: Value =
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}"));
+        assert!(
+            parsed["timestamp"].is_string() && parsed["level"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("\"user admitted\"") || line.contains("session started")),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn text_logs_cannot_be_forged_and_never_show_secrets() {
+    let lines = logs_of_a_busy_service("text").await;
+    let timestamp = regex_lite_timestamp();
+    for line in &lines {
+        assert!(
+            timestamp(line),
+            "a line that does not start with a timestamp: {line:?}"
+        );
+        assert!(
+            !line.contains("forged line") || line.contains("\\n"),
+            "a forged line: {line:?}"
+        );
+    }
+}
+
+/// Whether a line starts like `2026-12-03T16:27:20.639649Z`.
+fn regex_lite_timestamp() -> impl Fn(&str) -> bool {
+    |line: &str| {
+        let bytes = line.as_bytes();
+        bytes.len() > 20
+            && bytes[..4].iter().all(u8::is_ascii_digit)
+            && bytes[4] == b'-'
+            && bytes[10] == b'T'
+    }
+}

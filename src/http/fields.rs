@@ -281,6 +281,10 @@ pub async fn read_fields(
 
     match Fields::parse(content_type.as_deref(), &bytes) {
         Ok(fields) => {
+            super::observe::record_ids(
+                fields.get("RequestId").map(Value::as_text),
+                fields.get("UserId").map(Value::as_text),
+            );
             parts.extensions.insert(fields);
             next.run(Request::from_parts(parts, Body::empty())).await
         }

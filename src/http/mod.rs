@@ -2,12 +2,18 @@
 //! passes through.
 //!
 //! A request to one of the four endpoints goes, outside in: CORS (which
-//! answers every `OPTIONS` itself) → request span → request timeout →
-//! [`fields::read_fields`] (body → fields, or 10001) → [`sign::check_sign`]
-//! (10000/10001 when `API_SIGN=Y`) → the handler.
+//! answers every `OPTIONS` itself) → request timeout → [`observe`] (request
+//! span, metrics) → [`fields::read_fields`] (body → fields, or 10001) →
+//! [`sign::check_sign`] (10000/10001 when `API_SIGN=Y`) → the handler.
+//!
+//! Beside the API, [`ops`] serves `/healthz`, `/readyz`, `/metrics` and
+//! `/openapi.json`.
 
 pub mod client_ip;
 pub mod fields;
+mod observe;
+pub mod openapi;
+mod ops;
 mod project;
 mod queue;
 pub mod reply;
@@ -21,7 +27,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use reply::{Code, out_of_band};
 use std::sync::Arc;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -52,10 +58,18 @@ pub fn router(context: ApiContext) -> Router {
         .route_layer(middleware::from_fn_with_state(
             context.clone(),
             fields::read_fields,
-        ));
+        ))
+        .route_layer(middleware::from_fn(observe::observe));
+
+    let ops = Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi));
 
     Router::new()
         .merge(api)
+        .merge(ops)
         .fallback(unknown_path)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(

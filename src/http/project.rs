@@ -3,6 +3,7 @@
 use super::ApiContext;
 use super::client_ip::ClientIp;
 use super::fields::Fields;
+use super::openapi::{StartProjectBody, StopProjectBody};
 use super::reply::{ApiError, Code, QueueData, Reply, SessionDescribe};
 use crate::cloud::protocol::{ApplyConcurrent, CreateSession};
 use crate::domain::{ProjectId, UserId};
@@ -62,6 +63,15 @@ impl StartProjectRequest {
 /// Reserves a machine (ApplyConcurrent) and starts the stream on it
 /// (CreateSession). Calling it directly skips the queue, unless
 /// `QUEUE_STRICT=Y`.
+#[utoipa::path(
+    post,
+    path = "/StartProject",
+    request_body(content(
+        (StartProjectBody = "application/json"),
+        (StartProjectBody = "application/x-www-form-urlencoded"),
+    )),
+    responses((status = 200, body = Reply, description = "Code 0 with `SessionDescribe`; 10100 with `Data` (QUEUE_STRICT=Y, not the user's turn); 10200/10202 with the cloud's `Error`; 10000/10001/10002")),
+)]
 pub async fn start_project(
     State(context): State<ApiContext>,
     ClientIp(user_ip): ClientIp,
@@ -131,6 +141,15 @@ async fn start(context: &ApiContext, user_ip: IpAddr, fields: &Fields) -> Result
 
 /// Ends the user's session (DestroySession), which frees its machine for
 /// the next user in line.
+#[utoipa::path(
+    post,
+    path = "/StopProject",
+    request_body(content(
+        (StopProjectBody = "application/json"),
+        (StopProjectBody = "application/x-www-form-urlencoded"),
+    )),
+    responses((status = 200, body = Reply, description = "Code 0; 10201 with the cloud's `Error`; 10000/10001")),
+)]
 pub async fn stop_project(State(context): State<ApiContext>, fields: Fields) -> Reply {
     let request_id = fields.request_id();
     match stop(&context, &fields).await {

@@ -7,6 +7,7 @@
 use super::ApiContext;
 use super::client_ip::ClientIp;
 use super::fields::Fields;
+use super::openapi::{DequeueBody, EnqueueBody};
 use super::reply::{ApiError, CloudErrorReply, Code, QueueData, Reply};
 use crate::domain::{ProjectId, UserId};
 use crate::queue::{Standing, Waiting};
@@ -26,6 +27,15 @@ fn waiting(fields: &Fields, user_ip: IpAddr) -> Result<Waiting, ApiError> {
 
 /// Joins the project's line, or reports the user's place in it; 10101 when
 /// it is the user's turn to call StartProject.
+#[utoipa::path(
+    post,
+    path = "/Enqueue",
+    request_body(content(
+        (EnqueueBody = "application/json"),
+        (EnqueueBody = "application/x-www-form-urlencoded"),
+    )),
+    responses((status = 200, body = Reply, description = "Code 10100 (queued; `Data.Index` is the 0-based place) or 10101 (call StartProject now), both with `Data`; 10202 with the cloud's `Error` when the cloud refused the user for good; 10000/10001/10002")),
+)]
 pub async fn enqueue(
     State(context): State<ApiContext>,
     ClientIp(user_ip): ClientIp,
@@ -69,6 +79,15 @@ async fn poll(context: &ApiContext, user_ip: IpAddr, fields: &Fields) -> Result<
 
 /// Leaves the line (or gives back an admission). Answers 0 also when the user
 /// was not queued.
+#[utoipa::path(
+    post,
+    path = "/Dequeue",
+    request_body(content(
+        (DequeueBody = "application/json"),
+        (DequeueBody = "application/x-www-form-urlencoded"),
+    )),
+    responses((status = 200, body = Reply, description = "Code 0, also when the user was not queued; 10000/10001/10002")),
+)]
 pub async fn dequeue(State(context): State<ApiContext>, fields: Fields) -> Reply {
     let request_id = fields.request_id();
     match leave(&context, &fields).await {

@@ -12,6 +12,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Serialize, Serializer};
+use utoipa::ToSchema;
 
 /// The reply codes of the API (the seed's table, plus 10002).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,21 @@ pub enum Code {
 impl Code {
     pub fn number(self) -> u32 {
         self as u32
+    }
+
+    /// The number as text, for metric labels.
+    pub fn label(self) -> &'static str {
+        match self {
+            Code::Ok => "0",
+            Code::SignMismatch => "10000",
+            Code::BadParameter => "10001",
+            Code::Internal => "10002",
+            Code::Queued => "10100",
+            Code::QueueDone => "10101",
+            Code::CreateSessionFailed => "10200",
+            Code::DestroySessionFailed => "10201",
+            Code::ApplyConcurrentFailed => "10202",
+        }
     }
 
     /// The short English `Msg` that goes with the code.
@@ -55,46 +71,59 @@ impl Serialize for Code {
 }
 
 /// `SessionDescribe` in a StartProject reply.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct SessionDescribe {
-    /// Handed to `TCGSDK.start()`.
+    /// Handed to `TCGSDK.start()` in the page.
     pub server_session: String,
     /// The cloud's request id of the CreateSession call.
     pub request_id: String,
 }
 
 /// `Data` in an Enqueue reply.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct QueueData {
     /// The user's 0-based place in its project's line; 0 once admitted.
     pub index: u64,
+    /// The user, as sent.
     pub user_id: String,
+    /// The project whose line it is, as sent.
     pub project_id: String,
 }
 
 /// `Error` in a reply to a request the cloud refused.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct CloudErrorReply {
+    /// The cloud's error code, e.g. `ResourceNotFound.NoIdle`.
     pub code: String,
+    /// The cloud's explanation.
     pub message: String,
+    /// The cloud's request id, to look the failure up with Tencent Cloud.
     pub request_id: String,
 }
 
-/// One reply, as serialised.
-#[derive(Debug, Clone, Serialize)]
+/// Every endpoint's reply.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct Reply {
+    /// The outcome: 0, 10000–10002, 10100/10101, 10200–10202.
+    #[schema(value_type = u32, example = 0)]
     pub code: Code,
+    /// A short English description of the outcome.
+    #[schema(example = "Ok")]
     pub msg: String,
+    /// The request's `RequestId`, when it carried one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// StartProject's session, on success.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_describe: Option<SessionDescribe>,
+    /// Enqueue's place in line (and StartProject's with QUEUE_STRICT=Y).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<QueueData>,
+    /// The cloud's error, when the cloud refused.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<CloudErrorReply>,
 }
@@ -114,7 +143,12 @@ impl Reply {
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        Json(self).into_response()
+        let code = self.code;
+        let mut response = Json(self).into_response();
+        // For the metrics layer, which counts replies by Code without
+        // reading the body back.
+        response.extensions_mut().insert(code);
+        response
     }
 }
 
@@ -219,5 +253,5 @@ impl IntoResponse for ApiError {
 pub fn out_of_band(status: StatusCode, code: Code, msg: &str) -> Response {
     let mut reply = Reply::new(code, None);
     reply.msg = msg.to_owned();
-    (status, Json(reply)).into_response()
+    (status, reply).into_response()
 }

@@ -20,7 +20,8 @@ use crate::cloud::CarClient;
 use crate::cloud::error::{Class, CloudError};
 use crate::cloud::protocol::{Action, ApplyConcurrent};
 use crate::domain::ProjectId;
-use std::sync::Arc;
+use crate::telemetry::LineGauges;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +34,8 @@ pub struct Admission {
     cloud: CarClient,
     /// Queued users silent longer than this are dropped.
     enqueue_timeout: Duration,
+    /// The queue-length gauges this worker sets each round.
+    gauges: Arc<Mutex<LineGauges>>,
 }
 
 /// How one line's admission ended.
@@ -52,6 +55,7 @@ impl Admission {
             store,
             cloud,
             enqueue_timeout,
+            gauges: Arc::default(),
         }
     }
 
@@ -153,7 +157,10 @@ impl Admission {
                 return;
             }
         };
-        crate::telemetry::record_line_lengths(&lines);
+        self.gauges
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .record(&lines);
         for (project_id, _) in lines {
             let admission = self.clone();
             tasks.spawn(async move {

@@ -4,6 +4,8 @@
 mod client_ip;
 mod helpers;
 mod input;
+mod openapi;
+mod ops;
 mod project;
 mod queue;
 mod sign;
