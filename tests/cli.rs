@@ -365,3 +365,17 @@ fn regex_lite_timestamp() -> impl Fn(&str) -> bool {
             && bytes[10] == b'T'
     }
 }
+
+#[tokio::test]
+async fn the_healthcheck_command_tells_a_running_service_from_none() {
+    let mut service = Running::start(&["--simulate"], &[]).await;
+    let port = service.port.to_string();
+
+    let (up, stderr) = process::run(&["healthcheck"], &[("PORT", &port)]).await;
+    assert!(up.success(), "{stderr}");
+
+    service.terminate().await;
+    let (down, stderr) = process::run(&["healthcheck"], &[("PORT", &port)]).await;
+    assert!(!down.success());
+    assert!(stderr.contains("/healthz"), "{stderr}");
+}

@@ -3,3 +3,4 @@
 
 pub mod process;
 pub mod python_sdk;
+pub mod venv;

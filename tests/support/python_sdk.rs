@@ -9,43 +9,12 @@ const SDK_PACKAGES: [&str; 2] = [
     "tencentcloud-sdk-python-car==3.1.29",
 ];
 
-/// The venv's python, with the pinned SDK installed (made once and reused;
-/// a marker file records that the install finished). Needs python3 and PyPI.
+/// The venv's python, with the pinned SDK installed. Needs python3 and PyPI.
 pub async fn python() -> PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-sdk-venv");
-    let marker = venv.join(format!("installed {}", SDK_PACKAGES.join(" ")));
-    let python = venv.join("bin").join("python");
-    if marker.exists() {
-        return python;
-    }
-
-    let made = tokio::process::Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .output()
+    super::venv::with_packages("python-sdk-venv", &SDK_PACKAGES)
         .await
-        .expect("python3 must be installed to run the official SDK against the simulator");
-    assert!(
-        made.status.success(),
-        "python3 -m venv {} failed: {}",
-        venv.display(),
-        String::from_utf8_lossy(&made.stderr)
-    );
-
-    let installed = tokio::process::Command::new(venv.join("bin").join("pip"))
-        .args(["install", "--disable-pip-version-check", "--quiet"])
-        .args(SDK_PACKAGES)
-        .output()
-        .await
-        .expect("the venv's pip could not be run");
-    assert!(
-        installed.status.success(),
-        "pip could not install the pinned Tencent Cloud SDK ({}); this test needs PyPI: {}",
-        SDK_PACKAGES.join(", "),
-        String::from_utf8_lossy(&installed.stderr)
-    );
-    std::fs::write(&marker, "").unwrap();
-    python
+        .join("bin")
+        .join("python")
 }
 
 /// Runs `tests/sdk/python_sdk_call.py` against `127.0.0.1:port` and returns
