@@ -48,8 +48,8 @@ fn the_image_runs_as_a_non_root_user_exposes_3000_and_checks_its_health() {
 
     let user = runtime
         .iter()
-        .filter_map(|line| line.strip_prefix("USER "))
-        .last()
+        .rev()
+        .find_map(|line| line.strip_prefix("USER "))
         .expect("the runtime stage sets a USER");
     let uid = user.split(':').next().unwrap();
     assert!(
