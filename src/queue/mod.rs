@@ -19,9 +19,13 @@ use crate::config::{QueueSettings, StoreSettings};
 use crate::domain::{ProjectId, UserId};
 use admission::Admission;
 use std::sync::Arc;
+use std::time::Duration;
 pub use store::{Left, Polled, QueueStore, Refusal, StoreError, Waiting};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+/// How long an Enqueue into an empty line waits for the cloud's answer.
+const INLINE_ADMISSION_WAIT: Duration = Duration::from_secs(1);
 
 /// Where a user stands after an Enqueue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,8 +106,14 @@ impl Queue {
         } = polled
         {
             // Nobody waits ahead: offer the newcomer a machine now rather
-            // than at the next tick, then report where that left it.
-            self.admission.admit_line(&waiting.project_id).await;
+            // than at the next tick, then report where that left it. The
+            // page polls again within a second or two anyway, so a slow
+            // cloud answer is not awaited past that: admission carries on
+            // in the background and the next poll sees its outcome.
+            let admission = self.admission.clone();
+            let project_id = waiting.project_id.clone();
+            let attempt = tokio::spawn(async move { admission.admit_line(&project_id).await });
+            let _ = tokio::time::timeout(INLINE_ADMISSION_WAIT, attempt).await;
             return Ok(self.store.poll(waiting).await?.into());
         }
         Ok(polled.into())

@@ -2,6 +2,7 @@
 //! and HTTP between them and the test.
 
 mod client_ip;
+mod connections;
 mod helpers;
 mod input;
 mod openapi;
