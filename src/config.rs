@@ -13,6 +13,7 @@ use crate::simulator::{FaultRules, SimulatorSettings};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 use secrecy::SecretString;
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -154,6 +155,10 @@ pub struct ServeArgs {
     #[arg(long, env = "TRUST_PROXY", value_name = "TRUST_PROXY", default_value = DEFAULT_TRUSTED_PROXIES, value_parser = parse_cidrs)]
     pub trust_proxy: TrustedProxies,
 
+    /// The ProjectIds this service serves, comma-separated; empty serves any. Others get 10001 without reaching the cloud.
+    #[arg(long, env = "PROJECTS", value_name = "PROJECTS", default_value = "", value_parser = parse_projects)]
+    pub projects: AllowedProjects,
+
     /// Allowed CORS origins, comma-separated, or * for any.
     #[arg(long, env = "CORS_ORIGINS", value_name = "CORS_ORIGINS", default_value = "*", value_parser = parse_origins)]
     pub cors_origins: CorsOrigins,
@@ -277,6 +282,23 @@ impl TrustedProxies {
     }
 }
 
+/// The projects requests may name.
+#[derive(Debug, Clone, Default)]
+pub struct AllowedProjects(Option<HashSet<String>>);
+
+impl AllowedProjects {
+    /// Only these projects.
+    pub fn only(projects: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self(Some(projects.into_iter().map(Into::into).collect()))
+    }
+
+    pub fn allows(&self, project_id: &str) -> bool {
+        self.0
+            .as_ref()
+            .is_none_or(|allowed| allowed.contains(project_id))
+    }
+}
+
 /// The origins a browser may call from.
 #[derive(Debug, Clone)]
 pub enum CorsOrigins {
@@ -296,6 +318,8 @@ pub struct Settings {
     pub sign: Option<SignSettings>,
     pub queue: QueueSettings,
     pub http: HttpSettings,
+    /// The projects served; requests naming others are refused up front.
+    pub projects: AllowedProjects,
     pub log_format: LogFormat,
 }
 
@@ -384,6 +408,7 @@ impl Settings {
                 request_timeout: Duration::from_secs(30),
                 shutdown_timeout: Duration::from_secs(30),
             },
+            projects: AllowedProjects::default(),
             log_format: LogFormat::Text,
         }
     }
@@ -478,6 +503,7 @@ impl ServeArgs {
                 request_timeout: self.request_timeout,
                 shutdown_timeout: self.shutdown_timeout,
             },
+            projects: self.projects.clone(),
             log_format: self.log_format,
         })
     }
@@ -593,6 +619,21 @@ pub fn parse_cidrs(value: &str) -> Result<TrustedProxies, String> {
         })
         .collect::<Result<_, _>>()
         .map(TrustedProxies)
+}
+
+fn parse_projects(value: &str) -> Result<AllowedProjects, String> {
+    let projects: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|project| !project.is_empty())
+        .collect();
+    if projects.is_empty() {
+        return Ok(AllowedProjects::default());
+    }
+    for project in &projects {
+        crate::domain::ProjectId::parse(*project).map_err(|invalid| invalid.0)?;
+    }
+    Ok(AllowedProjects::only(projects))
 }
 
 fn parse_origins(value: &str) -> Result<CorsOrigins, String> {

@@ -21,6 +21,7 @@ pub mod sign;
 
 use crate::cloud::CarClient;
 use crate::config::{CorsOrigins, Settings};
+use crate::domain::ProjectId;
 use crate::queue::Queue;
 use axum::Router;
 use axum::extract::{Request, State};
@@ -28,7 +29,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use reply::{Code, out_of_band};
+use reply::{ApiError, Code, out_of_band};
 use std::sync::Arc;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -40,6 +41,20 @@ pub struct ApiContext {
     pub settings: Arc<Settings>,
     pub cloud: CarClient,
     pub queue: Queue,
+}
+
+impl ApiContext {
+    /// Refuses a project this service does not serve (`PROJECTS`), before
+    /// anything reaches the queue or the cloud.
+    fn check_project(&self, project_id: &ProjectId) -> Result<(), ApiError> {
+        if self.settings.projects.allows(project_id.as_str()) {
+            Ok(())
+        } else {
+            Err(ApiError::BadParameter(format!(
+                "ProjectId {project_id} is not served here"
+            )))
+        }
+    }
 }
 
 /// The whole API, ready to serve.

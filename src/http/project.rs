@@ -89,6 +89,7 @@ pub async fn start_project(
 
 async fn start(context: &ApiContext, user_ip: IpAddr, fields: &Fields) -> Result<Reply, ApiError> {
     let request = StartProjectRequest::from_fields(fields)?;
+    context.check_project(&request.project_id)?;
 
     if let Some(index) = context
         .queue

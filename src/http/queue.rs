@@ -53,6 +53,7 @@ pub async fn enqueue(
 
 async fn poll(context: &ApiContext, user_ip: IpAddr, fields: &Fields) -> Result<Reply, ApiError> {
     let waiting = waiting(fields, user_ip)?;
+    context.check_project(&waiting.project_id)?;
     let standing = context.queue.enqueue(&waiting).await?;
 
     let (code, index) = match &standing {

@@ -221,3 +221,28 @@ async fn a_configured_origin_list_only_allows_those_origins() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_project_outside_the_served_list_is_refused_before_any_cloud_call() {
+    let app = TestApp::spawn_with(
+        |settings| settings.projects = car_server::config::AllowedProjects::only(["cap-ours"]),
+        |_| {},
+    )
+    .await;
+
+    let foreign = app.enqueue("u", "cap-theirs").await;
+    let foreign_start = app.start_project("u", "cap-theirs").await;
+
+    assert_eq!(foreign["Code"], 10001, "{foreign}");
+    assert!(
+        foreign["Msg"].as_str().unwrap().contains("ProjectId"),
+        "{foreign}"
+    );
+    assert_eq!(foreign_start["Code"], 10001, "{foreign_start}");
+    assert_eq!(
+        app.sim
+            .calls(car_server::cloud::protocol::Action::ApplyConcurrent),
+        0
+    );
+    assert_eq!(app.enqueue("u", "cap-ours").await["Code"], 10101);
+}
