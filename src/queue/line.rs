@@ -12,7 +12,7 @@
 const VACANT: u32 = u32::MAX;
 
 /// A line of entry keys (the store's own handles on its users).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Line {
     /// The ticket of `slots[0]`.
     base: u64,
@@ -27,11 +27,20 @@ pub struct Line {
     len: usize,
 }
 
+impl Default for Line {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Line {
     pub fn new() -> Self {
         Self {
+            base: 0,
+            slots: Vec::new(),
             tree: vec![0],
-            ..Self::default()
+            first: 0,
+            len: 0,
         }
     }
 

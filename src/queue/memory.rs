@@ -124,7 +124,7 @@ impl State {
 
     /// Appends `key` to `project_id`'s line; true when the line was empty.
     fn join(&mut self, key: u32, project_id: &ProjectId) -> bool {
-        let line = self.lines.entry_ref(project_id).or_insert_with(Line::new);
+        let line = self.lines.entry_ref(project_id).or_default();
         let was_empty = line.is_empty();
         self.entries[key as usize].ticket = line.push(key);
         was_empty
