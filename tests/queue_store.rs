@@ -631,7 +631,7 @@ async fn redis_state_survives_a_reconnect() {
 }
 
 #[tokio::test]
-async fn drop_silent_works_through_more_than_one_batch() {
+async fn redis_drop_silent_works_through_more_than_one_batch() {
     let keys = KeySpace::new();
     let store = redis_store(&keys, LONG, LONG).await;
     // More than one script's batch (500), spread over two lines.
