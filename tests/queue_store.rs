@@ -152,6 +152,7 @@ conformance!(
     leases_are_exclusive_and_only_the_holder_renews_or_releases,
     admit_needs_the_lease_and_a_user_still_in_its_line,
     lines_lists_only_non_empty_lines_with_their_lengths,
+    ids_and_fields_with_quotes_and_other_scripts_come_back_intact,
 );
 
 async fn users_join_in_order_and_learn_their_places(kind: Kind) {
@@ -512,6 +513,45 @@ async fn lines_lists_only_non_empty_lines_with_their_lengths(kind: Kind) {
     store.admit(&lease, &user("cid")).await.unwrap();
     assert_eq!(sorted_lines(store).await, vec![]);
     assert_eq!(store.head(&project("cap-1")).await.unwrap(), None);
+}
+
+async fn ids_and_fields_with_quotes_and_other_scripts_come_back_intact(kind: Kind) {
+    let fixture = Fixture::open(kind, LONG, LONG).await;
+    let store = &*fixture.store;
+    // Printable, so valid; JSON escapes the quotes and backslashes.
+    let (odd_user, odd_project) = ("用户 \"甲\" \\ {1}:*", "cap-\"七\"\\/é");
+    let odd = Waiting {
+        application_id: Some("app \"7\" \\ 応用".into()),
+        application_version_id: Some("ver:\u{1F680}".into()),
+        ..waiting(odd_user, "cap-1")
+    };
+    place(store, "ann", "cap-1").await;
+    assert_eq!(store.poll(&odd).await.unwrap(), queued(1, false));
+    store.leave(&user("ann")).await.unwrap();
+    assert_eq!(
+        store.head(&project("cap-1")).await.unwrap(),
+        Some(odd.clone())
+    );
+
+    // Moving reads the project back out of the stored record.
+    let moved = Waiting {
+        project_id: project(odd_project),
+        ..odd.clone()
+    };
+    assert_eq!(store.poll(&moved).await.unwrap(), queued(0, true));
+    assert_eq!(sorted_lines(store).await, vec![(odd_project.into(), 1)]);
+    assert_eq!(
+        store.head(&project(odd_project)).await.unwrap(),
+        Some(moved)
+    );
+
+    let lease = lease(store, odd_project).await;
+    assert!(store.admit(&lease, &user(odd_user)).await.unwrap());
+    assert_eq!(
+        store.leave(&user(odd_user)).await.unwrap(),
+        Left::Admitted(project(odd_project))
+    );
+    assert_eq!(sorted_lines(store).await, vec![]);
 }
 
 // ----- Redis only -----

@@ -14,8 +14,7 @@
 //! | `line:{project}`   | sorted set | users waiting for the project, by arrival    |
 //! | `lines`            | set        | projects whose line is not empty             |
 //! | `seen`             | sorted set | every queued user, by last poll (server ms)  |
-//! | `users`            | hash       | user → JSON record: project, UserIp, and the |
-//! |                    |            | optional ApplicationId/ApplicationVersionId  |
+//! | `users`            | hash       | user → JSON: project, UserIp, ApplicationId… |
 //! | `admitted:{user}`  | string     | the project, expiring after `READY_TTL`      |
 //! | `refused:{user}`   | string     | the cloud's refusal (JSON), expiring         |
 //! | `lease:{project}`  | string     | the admission lease's token, expiring        |
@@ -34,9 +33,13 @@
 //!
 //! While Redis is unreachable every call fails within [`CALL_DEADLINE`] with
 //! a [`StoreError`], and the connection comes back by itself when Redis does.
-//! A call that times out may still have been carried out by Redis; every
+//! A call that times out may still have been carried out by Redis. Every
 //! script leaves a state that the next poll or admission round reads
-//! correctly either way.
+//! correctly either way; at worst a lease taken by a call that timed out
+//! holds its line back until the lease lapses.
+//!
+//! `refuse`, like the memory store's, does not check the lease: dropping a
+//! user the cloud refused for good is right whoever holds the line.
 
 use super::store::{Lease, Left, Polled, QueueStore, Refusal, StoreError, Waiting};
 use crate::domain::{ProjectId, UserId};
@@ -47,6 +50,7 @@ use redis::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -125,17 +129,22 @@ impl Scripts {
 
 /// What the store keeps about a queued user besides its place: what
 /// admission needs to call ApplyConcurrent. Short field names, since a line
-/// may hold a million of these.
+/// may hold a million of these. `Cow` rather than `&str`, because a value
+/// with a quote or a backslash is escaped in JSON and cannot be borrowed
+/// back out of it.
 #[derive(Serialize, Deserialize)]
 struct Record<'a> {
     /// The project whose line the user waits in; the scripts read it.
     #[serde(borrow)]
-    p: &'a str,
+    p: Cow<'a, str>,
+    /// UserIp.
     ip: IpAddr,
-    #[serde(borrow, skip_serializing_if = "Option::is_none")]
-    a: Option<&'a str>,
-    #[serde(borrow, skip_serializing_if = "Option::is_none")]
-    v: Option<&'a str>,
+    /// ApplicationId.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    a: Option<Cow<'a, str>>,
+    /// ApplicationVersionId.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    v: Option<Cow<'a, str>>,
 }
 
 impl RedisStore {
@@ -266,12 +275,14 @@ fn connect_failure(address: &str, error: &RedisError) -> String {
     }
 }
 
+/// A duration as PX milliseconds. PX refuses 0 (and a lease or admission
+/// shorter than a millisecond means nothing), and refuses expiries past the
+/// year 292 million, hence the cap at some thirty thousand years.
 fn millis(duration: Duration) -> u64 {
-    // PX refuses 0, and a lease or admission shorter than a millisecond
-    // would be meaningless anyway.
+    const LONGEST: u64 = 1_000_000_000_000_000;
     u64::try_from(duration.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1)
+        .unwrap_or(LONGEST)
+        .clamp(1, LONGEST)
 }
 
 /// A reply the scripts never give: the keys were changed by someone else.
@@ -306,10 +317,10 @@ fn count(value: &Value) -> Option<u64> {
 impl QueueStore for RedisStore {
     async fn poll(&self, waiting: &Waiting) -> Result<Polled, StoreError> {
         let record = serde_json::to_string(&Record {
-            p: waiting.project_id.as_str(),
+            p: waiting.project_id.as_str().into(),
             ip: waiting.user_ip,
-            a: waiting.application_id.as_deref(),
-            v: waiting.application_version_id.as_deref(),
+            a: waiting.application_id.as_deref().map(Cow::from),
+            v: waiting.application_version_id.as_deref().map(Cow::from),
         })
         .expect("a record always serializes");
         let reply: Vec<Value> = self
@@ -407,8 +418,8 @@ impl QueueStore for RedisStore {
                 user_id,
                 project_id: project_id.clone(),
                 user_ip: record.ip,
-                application_id: record.a.map(str::to_owned),
-                application_version_id: record.v.map(str::to_owned),
+                application_id: record.a.map(Cow::into_owned),
+                application_version_id: record.v.map(Cow::into_owned),
             });
         head.map(Some).ok_or_else(|| {
             StoreError(format!(
