@@ -820,3 +820,41 @@ async fn redis_keys_stay_under_the_prefix_and_go_when_the_line_empties() {
     store.release(&lease).await.unwrap();
     assert_eq!(keys.keys(), vec![format!("{}arrivals", keys.prefix)]);
 }
+
+#[tokio::test]
+async fn redis_calls_fail_fast_while_redis_hangs_and_recover_when_it_wakes() {
+    let server = RedisServer::start(&[]).expect("a private redis-server");
+    let keys = KeySpace::on(server.url());
+    let store = redis_store(&keys, LONG, LONG).await;
+    assert_eq!(place(&store, "ann", "cap-1").await, queued(0, true));
+
+    // A hung server accepts connections and answers nothing: only timeouts
+    // can end a call.
+    server.pause();
+    for attempt in 0..3 {
+        let started = Instant::now();
+        let polled = store.poll(&waiting("ann", "cap-1")).await;
+        let took = started.elapsed();
+        assert!(polled.is_err(), "attempt {attempt}: {polled:?}");
+        assert!(
+            took < Duration::from_millis(2500),
+            "attempt {attempt} took {took:?}"
+        );
+    }
+    server.resume();
+
+    let back = Instant::now();
+    loop {
+        match store.poll(&waiting("ann", "cap-1")).await {
+            Ok(polled) => {
+                assert_eq!(polled, queued(0, false));
+                break;
+            }
+            Err(error) if back.elapsed() < Duration::from_secs(5) => {
+                let _ = error;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("still failing 5 s after Redis woke: {error}"),
+        }
+    }
+}

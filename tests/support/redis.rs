@@ -179,6 +179,26 @@ impl RedisServer {
         }
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open and nothing is
+    /// answered, as with a hung server or a network partition.
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a paused server run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let process = self.process.as_ref().expect("the server is running");
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &process.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
     /// Starts the server again on the same port (empty: nothing is saved).
     pub fn restart(&mut self) -> Result<(), String> {
         self.stop();
