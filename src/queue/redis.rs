@@ -63,7 +63,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The most any store call may take, reconnecting and reloading a script
-/// included: past it the service answers "busy" (10002) rather than hang.
+/// included: past it the service answers 10002 rather than hang.
 pub const CALL_DEADLINE: Duration = Duration::from_secs(2);
 
 /// How many silent users one `drop_silent` script looks at before giving
