@@ -80,6 +80,8 @@ pub struct RedisStore {
     ready_ttl: Duration,
     /// How long a refusal waits for the refused user's next poll.
     refusal_ttl: Duration,
+    /// Built once: each knows its SHA1, which EVALSHA sends instead of the
+    /// script's text.
     scripts: Scripts,
 }
 
