@@ -3,4 +3,5 @@
 
 pub mod process;
 pub mod python_sdk;
+pub mod redis;
 pub mod venv;
