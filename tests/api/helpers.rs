@@ -26,6 +26,8 @@ pub struct TestApp {
     pub sim: Simulator,
     pub queue: Queue,
     simulator: Option<RunningSimulator>,
+    /// The Redis key space of a Redis-store test, deleted when the test ends.
+    pub keys: Option<crate::support::redis::KeySpace>,
     shutdown: CancellationToken,
     server: Option<JoinHandle<()>>,
 }
@@ -75,6 +77,7 @@ impl TestApp {
             sim: simulator.simulator.clone(),
             queue,
             simulator: Some(simulator),
+            keys: None,
             shutdown,
             server: Some(server),
         }
@@ -198,16 +201,4 @@ async fn read(response: reqwest::Response) -> (StatusCode, Value) {
         "a reply without a JSON content type: {content_type}"
     );
     (status, json)
-}
-
-/// The Redis store on the test Redis, under a prefix of its own so that tests
-/// running at once do not see each other's lines.
-pub fn redis_store_settings() -> car_server::config::StoreSettings {
-    let url =
-        std::env::var("CAR_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
-    car_server::config::StoreSettings::Redis {
-        url: url.parse().unwrap(),
-        password: None,
-        prefix: format!("car_test:{}:", rand::random::<u64>()),
-    }
 }

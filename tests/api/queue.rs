@@ -2,8 +2,9 @@
 //! against the memory store and against the Redis store.
 
 use crate::helpers::TestApp;
+use crate::support::redis::KeySpace;
 use car_server::cloud::protocol::Action;
-use car_server::config::Settings;
+use car_server::config::{Settings, StoreSettings};
 use car_server::simulator::SimulatorSettings;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -21,16 +22,27 @@ impl Store {
         configure: impl FnOnce(&mut Settings),
         configure_sim: impl FnOnce(&mut SimulatorSettings),
     ) -> TestApp {
-        TestApp::spawn_with(
+        let keys = match self {
+            Store::Memory => None,
+            Store::Redis => Some(KeySpace::new()),
+        };
+        let store = keys.as_ref().map(|keys| StoreSettings::Redis {
+            url: keys.url.clone(),
+            password: None,
+            prefix: keys.prefix.clone(),
+        });
+        let mut app = TestApp::spawn_with(
             |settings| {
-                if let Store::Redis = self {
-                    settings.queue.store = crate::helpers::redis_store_settings();
+                if let Some(store) = store {
+                    settings.queue.store = store;
                 }
                 configure(settings);
             },
             configure_sim,
         )
-        .await
+        .await;
+        app.keys = keys;
+        app
     }
 
     /// A service whose projects each have `capacity` machines.
