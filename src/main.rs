@@ -37,10 +37,11 @@ async fn main() -> ExitCode {
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let settings = args.settings().map_err(|error| error.to_string())?;
     telemetry::init_logging(settings.log_format);
+    let shutdown = shutdown_signal();
     let application = Application::build(settings)
         .await
         .map_err(|error| error.to_string())?;
-    application.run_until(shutdown_signal()).await;
+    application.run_until(shutdown).await;
     Ok(())
 }
 
@@ -48,6 +49,7 @@ async fn simulate_alone(serve: ServeArgs, args: SimulatorArgs) -> Result<(), Str
     let credentials = args.credentials().map_err(|error| error.to_string())?;
     telemetry::init_logging(serve.log_format);
     let settings = serve.sim.settings(credentials);
+    let shutdown = shutdown_signal();
     let address = SocketAddr::new(serve.bind, serve.port);
     let running = Simulator::new(settings.clone())
         .start(address)
@@ -59,7 +61,7 @@ async fn simulate_alone(serve: ServeArgs, args: SimulatorArgs) -> Result<(), Str
         capacity = settings.capacity,
         "CAR SIMULATOR: this is not Tencent Cloud; point CAR_ENDPOINT here to test a backend"
     );
-    shutdown_signal().await;
+    shutdown.await;
     running.stop().await;
     Ok(())
 }

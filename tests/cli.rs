@@ -9,38 +9,23 @@ use std::time::Duration;
 use support::process::{self, Running};
 use support::python_sdk;
 
-async fn post(running: &Running, path: &str, body: Value) -> Value {
-    reqwest::Client::new()
-        .post(running.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn simulate_runs_the_whole_flow_without_a_cloud_account() {
     let mut service = Running::start(&["--simulate"], &[]).await;
 
-    let queued = post(
-        &service,
-        "/Enqueue",
-        json!({"UserId": "u", "ProjectId": "cap-demo"}),
-    )
-    .await;
+    let queued = service
+        .post("/Enqueue", json!({"UserId": "u", "ProjectId": "cap-demo"}))
+        .await;
     assert_eq!(queued["Code"], 10101, "{queued}");
-    let started = post(
-        &service,
-        "/StartProject",
-        json!({"UserId": "u", "ProjectId": "cap-demo", "ClientSession": "c"}),
-    )
-    .await;
+    let started = service
+        .post(
+            "/StartProject",
+            json!({"UserId": "u", "ProjectId": "cap-demo", "ClientSession": "c"}),
+        )
+        .await;
     assert_eq!(started["Code"], 0, "{started}");
     assert!(started["SessionDescribe"]["ServerSession"].is_string());
-    let stopped = post(&service, "/StopProject", json!({"UserId": "u"})).await;
+    let stopped = service.post("/StopProject", json!({"UserId": "u"})).await;
     assert_eq!(stopped["Code"], 0, "{stopped}");
 
     let status = service.terminate().await;
@@ -296,16 +281,15 @@ async fn logs_of_a_busy_service(log_format: &str) -> Vec<String> {
         json!({"UserId": "log-c", "ProjectId": "cap-log", "Sign": "0".repeat(64)}),
         json!({"UserId": forged, "ProjectId": "cap-log", "Sign": "bad", "RequestId": forged}),
     ] {
-        post(&service, "/Enqueue", body.clone()).await;
-        post(&service, "/StartProject", body).await;
+        service.post("/Enqueue", body.clone()).await;
+        service.post("/StartProject", body).await;
     }
-    post(&service, "/StopProject", signed(json!({"UserId": "log-a"}))).await;
-    post(
-        &service,
-        "/StopProject",
-        signed(json!({"UserId": "nobody"})),
-    )
-    .await;
+    service
+        .post("/StopProject", signed(json!({"UserId": "log-a"})))
+        .await;
+    service
+        .post("/StopProject", signed(json!({"UserId": "nobody"})))
+        .await;
 
     assert!(service.terminate().await.success());
     assert!(simulator.terminate().await.success());

@@ -44,26 +44,13 @@ async fn instance(cloud: &Running, keys: &KeySpace) -> Running {
     .await
 }
 
-async fn post(instance: &Running, path: &str, body: Value) -> Value {
-    reqwest::Client::new()
-        .post(instance.url(path))
-        .json(&body)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn enqueue(instance: &Running, user: &str) -> Value {
-    post(
-        instance,
-        "/Enqueue",
-        json!({"UserId": user, "ProjectId": "cap-shared"}),
-    )
-    .await
+    instance
+        .post(
+            "/Enqueue",
+            json!({"UserId": user, "ProjectId": "cap-shared"}),
+        )
+        .await
 }
 
 async fn set_capacity(cloud: &Running, capacity: u32) {

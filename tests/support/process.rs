@@ -121,6 +121,20 @@ impl Running {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// POSTs a JSON body and returns the JSON reply.
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(self.url(path))
+            .json(&body)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Collects the lines written so far.
     pub fn drain(&mut self) -> &[String] {
         while let Ok(line) = self.lines.try_recv() {
