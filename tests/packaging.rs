@@ -96,3 +96,42 @@ async fn hadolint_finds_nothing_to_warn_about() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Every environment variable `car_server --help` lists.
+fn settings_in_help() -> Vec<String> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_car_server"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    let names: Vec<String> = help
+        .split("[env: ")
+        .skip(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect()
+        })
+        .collect();
+    assert!(names.len() > 30, "{names:?}");
+    names
+}
+
+#[test]
+fn both_readmes_and_the_env_example_name_every_setting() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in ["README.md", "README.zh-CN.md", ".env.example"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        for name in settings_in_help() {
+            let named = if file == ".env.example" {
+                text.lines().any(|line| {
+                    line.trim_start_matches("# ")
+                        .starts_with(&format!("{name}="))
+                })
+            } else {
+                text.contains(&format!("`{name}`"))
+            };
+            assert!(named, "{file} does not name {name}");
+        }
+    }
+}
