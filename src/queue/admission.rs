@@ -38,17 +38,6 @@ pub struct Admission {
     gauges: Arc<Mutex<LineGauges>>,
 }
 
-/// How one line's admission ended.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct LineReport {
-    /// Users admitted, in order.
-    pub admitted: u64,
-    /// Users the cloud refused permanently.
-    pub refused: u64,
-    /// False when another admitter held the line's lease.
-    pub ran: bool,
-}
-
 impl Admission {
     pub fn new(store: Arc<dyn QueueStore>, cloud: CarClient, enqueue_timeout: Duration) -> Self {
         Self {
@@ -66,33 +55,27 @@ impl Admission {
         self.cloud.deadline(Action::ApplyConcurrent) + Duration::from_secs(5)
     }
 
-    /// Admits `project_id`'s line as far as the cloud allows.
-    pub async fn admit_line(&self, project_id: &ProjectId) -> LineReport {
-        let mut report = LineReport::default();
+    /// Admits `project_id`'s line as far as the cloud allows, unless another
+    /// admitter holds the line's lease.
+    pub async fn admit_line(&self, project_id: &ProjectId) {
         let lease = match self.store.try_lease(project_id, self.lease_ttl()).await {
             Ok(Some(lease)) => lease,
-            Ok(None) => return report,
+            Ok(None) => return,
             Err(error) => {
                 tracing::warn!(%project_id, %error, "admission skipped: queue store unavailable");
-                return report;
+                return;
             }
         };
-        report.ran = true;
 
-        if let Err(error) = self.admit_heads(&lease, &mut report).await {
+        if let Err(error) = self.admit_heads(&lease).await {
             tracing::warn!(%project_id, %error, "admission interrupted: queue store unavailable");
         }
         if let Err(error) = self.store.release(&lease).await {
             tracing::debug!(%project_id, %error, "could not release the admission lease; it will lapse");
         }
-        report
     }
 
-    async fn admit_heads(
-        &self,
-        lease: &Lease,
-        report: &mut LineReport,
-    ) -> Result<(), super::StoreError> {
+    async fn admit_heads(&self, lease: &Lease) -> Result<(), super::StoreError> {
         let project_id = &lease.project_id;
         while let Some(head) = self.store.head(project_id).await? {
             let request = ApplyConcurrent {
@@ -105,7 +88,6 @@ impl Admission {
             match self.cloud.apply_concurrent(&request).await {
                 Ok(cloud_request_id) => {
                     if self.store.admit(lease, &head.user_id).await? {
-                        report.admitted += 1;
                         crate::telemetry::record_admission(project_id);
                         tracing::info!(user_id = %head.user_id, %project_id, %cloud_request_id, "user admitted");
                     } else {
@@ -121,7 +103,6 @@ impl Admission {
                         self.store
                             .refuse(lease, &head.user_id, &refusal(&error))
                             .await?;
-                        report.refused += 1;
                         crate::telemetry::record_drop(project_id, "refused");
                         tracing::warn!(user_id = %head.user_id, %project_id, code = error.code(), "user refused by the cloud and dropped from the line");
                     }

@@ -103,11 +103,6 @@ impl MemoryStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-
-    /// How many users wait across all lines (for tests and benchmarks).
-    pub fn queued(&self) -> usize {
-        self.lock().entries.len()
-    }
 }
 
 fn millis(duration: Duration) -> u64 {

@@ -16,7 +16,7 @@ pub mod store;
 
 use crate::cloud::CarClient;
 use crate::config::{QueueSettings, StoreSettings};
-use crate::domain::{ProjectId, UserId};
+use crate::domain::UserId;
 use admission::Admission;
 use std::sync::Arc;
 use std::time::Duration;
@@ -177,11 +177,6 @@ impl Queue {
     /// Succeeds when the store can serve requests.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await
-    }
-
-    /// Admits a project's line now (used by benchmarks and tests).
-    pub async fn admit_line(&self, project_id: &ProjectId) -> admission::LineReport {
-        self.admission.admit_line(project_id).await
     }
 }
 
