@@ -22,7 +22,10 @@ use car_server::http::reply::{ApiError, Code};
 use car_server::http::sign::{expected_sign, verify};
 use car_server::http::{StartProjectRequest, dequeue_request, enqueue_request, stop_request};
 use libfuzzer_sys::fuzz_target;
+use serde::Deserializer as _;
+use serde::de::{IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -104,50 +107,82 @@ fuzz_target!(|data: &[u8]| {
     check_sign(&fields, &case);
 });
 
-/// The content type picks the parser; without one (or with `text/plain`) the
-/// body's first non-blank byte does: `{` is JSON, anything else a form.
-fn check_content_type_choice(case: &Case, parsed: &Result<Fields, String>) {
-    let essence = case.content_type.as_deref().map(|value| {
-        value
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase()
-    });
-    let starts_like_json = case.body.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'{');
+/// The two body syntaxes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Syntax {
+    Json,
+    Form,
+}
 
+/// The syntax the documented rules read `case`'s body in, written out again
+/// here as the model the parser is held to; `None` for multipart.
+fn syntax(case: &Case) -> Option<Syntax> {
+    let essence = case.content_type.as_deref().map(|value| {
+        let essence = value.split(';').next().unwrap_or("");
+        essence.trim().to_ascii_lowercase()
+    });
     match essence.as_deref() {
-        Some(multipart) if multipart.starts_with("multipart/") => {
-            assert!(parsed.is_err(), "a multipart body was accepted");
+        Some(JSON) => Some(Syntax::Json),
+        Some(json) if json.ends_with("+json") => Some(Syntax::Json),
+        Some(FORM) => Some(Syntax::Form),
+        Some(multipart) if multipart.starts_with("multipart/") => None,
+        // Anything else is sniffed: `{` first (after blanks) is JSON.
+        _ if case.body.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'{') => {
+            Some(Syntax::Json)
         }
-        Some(JSON) if parsed.is_ok() => {
-            assert_eq!(
-                &Fields::parse(None, case.body),
-                parsed,
-                "JSON sniffed otherwise"
-            );
-        }
-        Some(FORM) if parsed.is_ok() && !starts_like_json => {
-            assert_eq!(
-                &Fields::parse(None, case.body),
-                parsed,
-                "form sniffed otherwise"
-            );
-        }
-        None | Some("text/plain") => {
-            let expected = if starts_like_json {
-                Fields::from_json(case.body)
-            } else {
-                Fields::from_form(case.body)
-            };
-            assert_eq!(
-                parsed, &expected,
-                "the sniffed parser is not the one documented"
-            );
-        }
-        _ => {}
+        _ => Some(Syntax::Form),
     }
+}
+
+/// The content type (or the body's first byte) picks the parser, and an
+/// accepted body has exactly one field per JSON member or form pair: none is
+/// dropped, and no name given twice is merged into one.
+fn check_content_type_choice(case: &Case, parsed: &Result<Fields, String>) {
+    let (expected, members) = match syntax(case) {
+        None => {
+            assert!(parsed.is_err(), "a multipart body was accepted");
+            return;
+        }
+        Some(Syntax::Json) => (Fields::from_json(case.body), json_members(case.body)),
+        Some(Syntax::Form) => (Fields::from_form(case.body), Some(form_pairs(case.body))),
+    };
+    assert_eq!(parsed, &expected, "not parsed as the content type says");
+    if let Ok(fields) = parsed {
+        assert_eq!(
+            Some(fields.iter().count()),
+            members,
+            "fields merged or dropped"
+        );
+    }
+}
+
+fn form_pairs(body: &[u8]) -> usize {
+    let pairs = body.split(|byte| *byte == b'&');
+    pairs.filter(|pair| !pair.is_empty()).count()
+}
+
+/// How many members the body's JSON object has, counted by serde_json itself.
+fn json_members(body: &[u8]) -> Option<usize> {
+    struct Count;
+
+    impl<'de> Visitor<'de> for Count {
+        type Value = usize;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
+            let mut members = 0;
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
+                members += 1;
+            }
+            Ok(members)
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    deserializer.deserialize_map(Count).ok()
 }
 
 /// The limits every accepted body keeps, whatever its content type.

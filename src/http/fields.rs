@@ -9,9 +9,11 @@
 //! The rules, chosen so that what is signed is never ambiguous:
 //!
 //! - `application/json` bodies must be one JSON object; `…/x-www-form-urlencoded`
-//!   bodies a form. Any other or no content type is read as JSON if it parses
-//!   as a JSON object, else as a form (pages that post `text/plain` to avoid a
-//!   CORS preflight keep working).
+//!   bodies a form. Any other or no content type is read as JSON when its
+//!   first non-blank byte is `{`, else as a form (pages that post `text/plain`
+//!   to avoid a CORS preflight keep working). A body that opens like JSON
+//!   must then be valid JSON: a truncated object is refused, not read as a
+//!   form with one odd field name.
 //! - Values are strings, numbers written in plain decimal (no exponent), or
 //!   `true`/`false`. Objects, arrays and `null` are refused.
 //! - A name given twice is refused, in JSON as in forms: the signature would
@@ -396,5 +398,6 @@ mod tests {
         assert!(Fields::parse(Some("application/json"), form).is_err());
         assert!(Fields::parse(Some("multipart/form-data; boundary=x"), form).is_err());
         assert_eq!(Fields::parse(None, b"").unwrap(), Fields::default());
+        assert!(Fields::parse(None, br#" {"UserId":"u""#).is_err());
     }
 }
