@@ -10,8 +10,8 @@
 //!
 //! - `application/json` bodies must be one JSON object; `…/x-www-form-urlencoded`
 //!   bodies a form. Any other or no content type is read as JSON if it parses
-//!   as a JSON object, else as a form (pages that post `text/plain` to avoid a
-//!   CORS preflight keep working).
+//!   as JSON, else as a form (pages that post `text/plain` to avoid a CORS
+//!   preflight keep working).
 //! - Values are strings, numbers written in plain decimal (no exponent), or
 //!   `true`/`false`. Objects, arrays and `null` are refused.
 //! - A name given twice is refused, in JSON as in forms: the signature would
@@ -102,11 +102,12 @@ impl Fields {
         }
     }
 
-    /// The caller's `RequestId`, echoed in every reply.
+    /// The caller's `RequestId`, echoed in every reply; one that breaks the
+    /// field's rules (too long, control characters) is not echoed.
     pub fn request_id(&self) -> Option<String> {
         self.get("RequestId")
             .map(Value::as_text)
-            .filter(|id| !id.is_empty())
+            .filter(|id| !id.is_empty() && check_text("RequestId", id).is_ok())
             .map(str::to_owned)
     }
 
@@ -144,8 +145,7 @@ impl Fields {
                 Err("multipart bodies are not accepted: send JSON or a form".into())
             }
             _ => {
-                let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
-                if first == Some(&b'{') {
+                if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
                     Self::from_json(body)
                 } else {
                     Self::from_form(body)
@@ -400,5 +400,10 @@ mod tests {
         assert!(Fields::parse(Some("application/json"), form).is_err());
         assert!(Fields::parse(Some("multipart/form-data; boundary=x"), form).is_err());
         assert_eq!(Fields::parse(None, b"").unwrap(), Fields::default());
+        // Not JSON after all, so read as a form: no UserId comes out of it.
+        let truncated = Fields::parse(None, br#" {"UserId":"u""#).unwrap();
+        assert_eq!(truncated.get("UserId"), None);
+        let form_with_a_brace = Fields::parse(None, b"{x=1&UserId=u").unwrap();
+        assert_eq!(text(&form_with_a_brace, "UserId").as_deref(), Some("u"));
     }
 }

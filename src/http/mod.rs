@@ -33,7 +33,10 @@ use reply::{ApiError, Code, out_of_band};
 use std::sync::Arc;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-pub use project::StartProjectRequest;
+// Each endpoint's field checks, pure functions of the parsed fields, are
+// public so that the fuzz target (`fuzz/`) can drive them without a server.
+pub use project::{StartProjectRequest, stop_request};
+pub use queue::{dequeue_request, enqueue_request};
 
 /// What every handler can reach.
 #[derive(Clone)]

@@ -159,9 +159,14 @@ pub async fn stop_project(State(context): State<ApiContext>, fields: Fields) -> 
     }
 }
 
-async fn stop(context: &ApiContext, fields: &Fields) -> Result<(), ApiError> {
+/// The checked fields of a StopProject request: whose session to end.
+pub fn stop_request(fields: &Fields) -> Result<UserId, ApiError> {
     fields.optional("RequestId")?;
-    let user_id = UserId::parse(fields.required(UserId::FIELD)?)?;
+    Ok(UserId::parse(fields.required(UserId::FIELD)?)?)
+}
+
+async fn stop(context: &ApiContext, fields: &Fields) -> Result<(), ApiError> {
+    let user_id = stop_request(fields)?;
 
     let cloud_request_id = context.cloud.destroy_session(user_id.as_str()).await?;
     tracing::info!(%user_id, %cloud_request_id, "session stopped");

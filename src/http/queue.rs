@@ -14,7 +14,8 @@ use crate::queue::{Standing, Waiting};
 use axum::extract::State;
 use std::net::IpAddr;
 
-fn waiting(fields: &Fields, user_ip: IpAddr) -> Result<Waiting, ApiError> {
+/// The checked fields of an Enqueue request: who waits, for which project.
+pub fn enqueue_request(fields: &Fields, user_ip: IpAddr) -> Result<Waiting, ApiError> {
     fields.optional("RequestId")?;
     Ok(Waiting {
         user_id: UserId::parse(fields.required(UserId::FIELD)?)?,
@@ -52,7 +53,7 @@ pub async fn enqueue(
 }
 
 async fn poll(context: &ApiContext, user_ip: IpAddr, fields: &Fields) -> Result<Reply, ApiError> {
-    let waiting = waiting(fields, user_ip)?;
+    let waiting = enqueue_request(fields, user_ip)?;
     context.check_project(&waiting.project_id)?;
     let standing = context.queue.enqueue(&waiting).await?;
 
@@ -97,9 +98,14 @@ pub async fn dequeue(State(context): State<ApiContext>, fields: Fields) -> Reply
     }
 }
 
-async fn leave(context: &ApiContext, fields: &Fields) -> Result<(), ApiError> {
+/// The checked fields of a Dequeue request: whose place to give up.
+pub fn dequeue_request(fields: &Fields) -> Result<UserId, ApiError> {
     fields.optional("RequestId")?;
-    let user_id = UserId::parse(fields.required(UserId::FIELD)?)?;
+    Ok(UserId::parse(fields.required(UserId::FIELD)?)?)
+}
+
+async fn leave(context: &ApiContext, fields: &Fields) -> Result<(), ApiError> {
+    let user_id = dequeue_request(fields)?;
     context.queue.dequeue(&user_id).await?;
     Ok(())
 }

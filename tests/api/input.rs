@@ -246,3 +246,18 @@ async fn a_project_outside_the_served_list_is_refused_before_any_cloud_call() {
     );
     assert_eq!(app.enqueue("u", "cap-ours").await["Code"], 10101);
 }
+
+#[tokio::test]
+async fn an_invalid_request_id_is_refused_and_not_echoed() {
+    let app = TestApp::spawn().await;
+
+    let reply = app
+        .call(
+            "/Enqueue",
+            json!({"UserId": "u", "ProjectId": "cap-1", "RequestId": "x".repeat(5000)}),
+        )
+        .await;
+
+    assert_eq!(reply["Code"], 10001, "{reply}");
+    assert!(reply.get("RequestId").is_none(), "echoed: {reply}");
+}
