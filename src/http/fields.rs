@@ -369,6 +369,17 @@ mod tests {
     }
 
     #[test]
+    fn a_request_id_breaking_its_rules_is_not_echoed() {
+        // Found by the fuzz target: `9"RequestId=":H\0`, read as a form.
+        let fields = Fields::parse(None, b"9\"RequestId=\":H\0").unwrap();
+        assert_eq!(text(&fields, "9\"RequestId").as_deref(), Some("\":H\0"));
+        let fields = Fields::from_form(b"RequestId=%22%3AH%00").unwrap();
+        assert_eq!(fields.request_id(), None);
+        let fields = Fields::from_form(b"RequestId=req-1").unwrap();
+        assert_eq!(fields.request_id().as_deref(), Some("req-1"));
+    }
+
+    #[test]
     fn a_thousand_fields_are_refused() {
         let body: Vec<String> = (0..1000).map(|index| format!("f{index}=x")).collect();
         let error = Fields::from_form(body.join("&").as_bytes()).unwrap_err();
