@@ -2,9 +2,9 @@
 //! passes through.
 //!
 //! A request to one of the four endpoints goes, outside in: CORS (which
-//! answers every `OPTIONS` itself) → request span → request timeout →
-//! [`fields::read_fields`] (body → fields, or 10001) → [`sign::check_sign`]
-//! (10000/10001 when `API_SIGN=Y`) → the handler.
+//! answers every `OPTIONS` itself) → request timeout → the handler, whose
+//! [`fields::Fields`] extractor reads the body (or answers 10001) and checks
+//! its `Sign` (10000/10001 when `API_SIGN=Y`).
 
 pub mod client_ip;
 pub mod fields;
@@ -42,17 +42,7 @@ pub fn router(context: ApiContext) -> Router {
         .route("/StartProject", post(project::start_project))
         .route("/StopProject", post(project::stop_project))
         .route("/Enqueue", post(queue::enqueue))
-        .route("/Dequeue", post(queue::dequeue))
-        // Route layers run outermost-last: the fields are read before the
-        // Sign is checked against them.
-        .route_layer(middleware::from_fn_with_state(
-            context.clone(),
-            sign::check_sign,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            context.clone(),
-            fields::read_fields,
-        ));
+        .route("/Dequeue", post(queue::dequeue));
 
     Router::new()
         .merge(api)
