@@ -17,14 +17,19 @@ use crate::cloud::CarClient;
 use crate::config::{CorsOrigins, Settings};
 use crate::queue::Queue;
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use axum::response::Response;
 use axum::routing::post;
+use hyper::body::Incoming;
 use reply::{Code, out_of_band};
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+use tower::{Layer, Service};
+use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 
 pub use project::StartProjectRequest;
 
@@ -36,24 +41,31 @@ pub struct ApiContext {
     pub queue: Queue,
 }
 
+/// The whole API as one service: CORS, then the request timeout, then the
+/// routes.
+///
+/// The two outer layers wrap the router once, as plain tower services,
+/// rather than through `Router::layer`, which wraps every route in a boxed,
+/// per-request-cloned service of its own: on the Enqueue poll that cost more
+/// instructions than the queue itself.
+pub type Api = Cors<RequestTimeout>;
+
 /// The whole API, ready to serve.
-pub fn router(context: ApiContext) -> Router {
-    let api = Router::new()
+pub fn router(context: ApiContext) -> Api {
+    let routes = Router::new()
         .route("/StartProject", post(project::start_project))
         .route("/StopProject", post(project::stop_project))
         .route("/Enqueue", post(queue::enqueue))
-        .route("/Dequeue", post(queue::dequeue));
-
-    Router::new()
-        .merge(api)
+        .route("/Dequeue", post(queue::dequeue))
         .fallback(unknown_path)
         .method_not_allowed_fallback(wrong_method)
-        .layer(middleware::from_fn_with_state(
-            context.clone(),
-            request_timeout,
-        ))
-        .layer(cors(&context.settings.http.cors_origins))
-        .with_state(context)
+        .with_state(context.clone());
+
+    let timeout = RequestTimeout {
+        routes,
+        limit: context.settings.http.request_timeout,
+    };
+    cors(&context.settings.http.cors_origins).layer(timeout)
 }
 
 fn cors(origins: &CorsOrigins) -> CorsLayer {
@@ -72,20 +84,51 @@ fn cors(origins: &CorsOrigins) -> CorsLayer {
 }
 
 /// Answers 10002 when a request outlives `REQUEST_TIMEOUT`, whether it was
-/// slow to send its body or waiting on the cloud.
-async fn request_timeout(
-    State(context): State<ApiContext>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let limit = context.settings.http.request_timeout;
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => out_of_band(
-            StatusCode::OK,
-            Code::Internal,
-            "internal error: the request took longer than the service allows",
-        ),
+/// slow to send its body or waiting on the cloud. Inside the CORS layer, so
+/// that a browser can read that answer too.
+#[derive(Clone)]
+pub struct RequestTimeout {
+    routes: Router,
+    limit: Duration,
+}
+
+impl Service<Request<Incoming>> for RequestTimeout {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Timed<<Router as Service<Request<Incoming>>>::Future>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The router is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        Timed {
+            request: tokio::time::timeout(self.limit, self.routes.call(request)),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request racing its deadline.
+    pub struct Timed<F> {
+        #[pin]
+        request: tokio::time::Timeout<F>,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Timed<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match ready!(self.project().request.poll(cx)) {
+            Ok(answered) => Poll::Ready(answered),
+            Err(_elapsed) => Poll::Ready(Ok(out_of_band(
+                StatusCode::OK,
+                Code::Internal,
+                "internal error: the request took longer than the service allows",
+            ))),
+        }
     }
 }
 
