@@ -8,10 +8,10 @@ use crate::cloud::error::CloudError;
 use crate::cloud::protocol::Action;
 use crate::domain::InvalidField;
 use crate::queue::StoreError;
-use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Serialize, Serializer};
+use std::borrow::Cow;
 
 /// The reply codes of the API (the seed's table, plus 10002).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +88,9 @@ pub struct CloudErrorReply {
 #[serde(rename_all = "PascalCase")]
 pub struct Reply {
     pub code: Code,
-    pub msg: String,
+    /// Borrowed for the fixed messages, so that the common replies (a poll's
+    /// 10100) allocate nothing for it.
+    pub msg: Cow<'static, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,7 +105,7 @@ impl Reply {
     pub fn new(code: Code, request_id: Option<String>) -> Self {
         Self {
             code,
-            msg: code.message().to_owned(),
+            msg: Cow::Borrowed(code.message()),
             request_id,
             session_describe: None,
             data: None,
@@ -114,7 +116,33 @@ impl Reply {
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        Json(self).into_response()
+        // Rather than axum's `Json`, whose 128-byte buffer is just short of a
+        // poll's reply and so grows (a second allocation and a copy) on the
+        // hottest path: every reply but a cloud error fits in 256 bytes.
+        let mut body = Vec::with_capacity(256);
+        match serde_json::to_writer(&mut body, &self) {
+            Ok(()) => (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response(),
+            // Strings and numbers only: serialising cannot fail, but if it
+            // did, the page would still get JSON.
+            Err(error) => {
+                tracing::error!(%error, "a reply could not be serialised");
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
+                    r#"{"Code":10002,"Msg":"internal error"}"#,
+                )
+                    .into_response()
+            }
+        }
     }
 }
 
@@ -152,7 +180,7 @@ impl ApiError {
         let mut reply = Reply::new(self.code(), request_id);
         match self {
             ApiError::SignMismatch(reason) | ApiError::BadParameter(reason) => {
-                reply.msg = format!("{}: {reason}", reply.msg);
+                reply.msg = format!("{}: {reason}", reply.msg).into();
             }
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
@@ -171,10 +199,10 @@ impl ApiError {
                     });
                 }
                 CloudError::Timeout { .. } => {
-                    reply.msg = format!("{}: the cloud did not answer in time", reply.msg);
+                    reply.msg = format!("{}: the cloud did not answer in time", reply.msg).into();
                 }
                 CloudError::Unreachable { .. } | CloudError::Malformed { .. } => {
-                    reply.msg = format!("{}: the cloud could not be reached", reply.msg);
+                    reply.msg = format!("{}: the cloud could not be reached", reply.msg).into();
                 }
             },
         }
@@ -218,6 +246,6 @@ impl IntoResponse for ApiError {
 /// timeouts. Never an HTML or plain-text page.
 pub fn out_of_band(status: StatusCode, code: Code, msg: &str) -> Response {
     let mut reply = Reply::new(code, None);
-    reply.msg = msg.to_owned();
-    (status, Json(reply)).into_response()
+    reply.msg = Cow::Owned(msg.to_owned());
+    (status, reply).into_response()
 }
