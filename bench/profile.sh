@@ -7,6 +7,8 @@
 #
 #   bench/profile.sh            # BENCH_USERS=10000 BENCH_SECONDS=20
 #   bench/profile.sh floor      # the same polls against the floor handler
+#   BENCH_CACHE_SIM=Y BENCH_USERS=100000 bench/profile.sh
+#                               # also simulate the caches: misses per poll
 #
 # Needs valgrind (installed from Debian's packages when missing). The profile
 # is left in target/bench/callgrind.out.<target>.1 for callgrind_annotate or
@@ -17,6 +19,8 @@ ROOT=$PWD
 
 TARGET=${1:-service}
 USERS=${BENCH_USERS:-10000}
+CACHE_SIM=no
+[[ ${BENCH_CACHE_SIM:-N} == Y ]] && CACHE_SIM=yes
 DURATION=${BENCH_SECONDS:-20}
 PORT=${BENCH_PORT:-3111}
 PROJECT=cap-bench
@@ -49,7 +53,8 @@ rm -f "$CALLGRIND_OUT" "$CALLGRIND_OUT".*
 # shutdown, so that the counts are those of the polls.
 (cd "$WORK" && exec env -i PATH="$PATH" SIMULATE=Y SIM_CAPACITY=0 BIND=127.0.0.1 PORT="$PORT" \
   ENQUEUE_TIMEOUT=1h RUST_LOG=info \
-  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$CALLGRIND_OUT" \
+  valgrind --tool=callgrind --instr-atstart=no --cache-sim="${CACHE_SIM}" \
+  --callgrind-out-file="$CALLGRIND_OUT" \
   "$BIN" >"$WORK/server.log" 2>&1) &
 SERVER_PID=$!
 for _ in $(seq 600); do
@@ -90,6 +95,17 @@ PROFILE=$CALLGRIND_OUT.1
 requests=$(sed -n 's/^RESULT requests=\([0-9]*\).*/\1/p' "$WORK/wrk.out")
 total=$(callgrind_annotate "$PROFILE" 2>/dev/null | awk '/PROGRAM TOTALS/ && !seen { gsub(",", "", $1); print $1; seen = 1 }')
 echo "polls: $requests; instructions: $total; per poll: $((total / requests))"
+if [[ $CACHE_SIM == yes ]]; then
+  # Columns, each with its percentage after it: Ir Dr Dw I1mr D1mr D1mw
+  # ILmr DLmr DLmw. Callgrind's caches
+  # start empty when instrumentation starts, so a user's entry polled for
+  # the first time misses: with a line much larger than the polls, that is
+  # what a poll of a random user costs once the line outgrows the caches.
+  callgrind_annotate "$PROFILE" 2>/dev/null | awk -v n="$requests" '/PROGRAM TOTALS/ && !seen {
+    for (i = 1; i <= 9; i++) { v[i] = $(2 * i - 1); gsub(",", "", v[i]) }
+    printf "per poll: L1 data misses %.0f, last-level data misses %.1f\n", (v[5] + v[6]) / n, (v[8] + v[9]) / n
+    seen = 1 }'
+fi
 # The 60 functions with the most inclusive instructions, per poll.
 callgrind_annotate --inclusive=yes "$PROFILE" 2>/dev/null |
   awk -v n="$requests" '/^ *[0-9,]+ \(/ && shown < 61 {
