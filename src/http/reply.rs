@@ -118,7 +118,8 @@ impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         // Rather than axum's `Json`, whose 128-byte buffer is just short of a
         // poll's reply and so grows (a second allocation and a copy) on the
-        // hottest path: every reply but a cloud error fits in 256 bytes.
+        // hottest path. 256 bytes hold a poll's reply with ids of the usual
+        // length; a longer reply grows the buffer as before.
         let mut body = Vec::with_capacity(256);
         match serde_json::to_writer(&mut body, &self) {
             Ok(()) => (
