@@ -127,8 +127,8 @@ impl Application {
         let stop_admission = CancellationToken::new();
         let admission = self.context.queue.spawn_admission(stop_admission.clone());
 
-        let router = http::router(self.context);
-        server::serve(self.listener, router, &settings.http, shutdown).await;
+        let api = http::router(self.context);
+        server::serve(self.listener, api, &settings.http, shutdown).await;
 
         stop_admission.cancel();
         if tokio::time::timeout(settings.http.shutdown_timeout, admission)

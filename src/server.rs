@@ -14,7 +14,7 @@
 //! `SHUTDOWN_TIMEOUT` to finish while idle connections are closed.
 
 use crate::config::HttpSettings;
-use axum::Router;
+use crate::http::Api;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -26,10 +26,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-/// Serves `router` on `listener` until `shutdown` completes, then drains.
+/// Serves `api` on `listener` until `shutdown` completes, then drains.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    api: Api,
     settings: &HttpSettings,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -60,10 +60,10 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
 
-        let router = router.clone();
+        let api = api.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(request)
+            api.clone().oneshot(request)
         });
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {

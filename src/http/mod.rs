@@ -1,10 +1,11 @@
-//! The HTTP API: the router, its shared state, and the layers every request
-//! passes through.
+//! The HTTP API: the router, its shared state, and what every request passes
+//! through.
 //!
-//! A request to one of the four endpoints goes, outside in: CORS (which
-//! answers every `OPTIONS` itself) → request timeout → [`observe`] (request
-//! span, metrics) → [`fields::read_fields`] (body → fields, or 10001) →
-//! [`sign::check_sign`] (10000/10001 when `API_SIGN=Y`) → the handler.
+//! A request goes, outside in: CORS (which answers every `OPTIONS` itself) →
+//! [`observe::Observed`] (the request timeout; for the API endpoints a span
+//! and metrics) → the route. An API handler's last extractor,
+//! [`fields::Fields`], reads the body (or answers 10001) and checks its
+//! `Sign` (10000/10001 when `API_SIGN=Y`, see [`sign`]).
 //!
 //! Beside the API, [`ops`] serves `/healthz`, `/readyz`, `/metrics` and
 //! `/openapi.json`.
@@ -24,14 +25,13 @@ use crate::config::{CorsOrigins, Settings};
 use crate::domain::ProjectId;
 use crate::queue::Queue;
 use axum::Router;
-use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use reply::{ApiError, Code, out_of_band};
 use std::sync::Arc;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower::Layer;
+use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 
 // Each endpoint's field checks, pure functions of the parsed fields, are
 // public so that the fuzz target (`fuzz/`) can drive them without a server.
@@ -60,42 +60,29 @@ impl ApiContext {
     }
 }
 
+/// The whole service as one tower service: CORS, then [`observe::Observed`],
+/// then the routes. Both wrap the router once, as plain services, rather
+/// than through `Router::layer`, which wraps every route in a boxed,
+/// per-request-cloned service of its own.
+pub type Api = Cors<observe::Observed>;
+
 /// The whole API, ready to serve.
-pub fn router(context: ApiContext) -> Router {
-    let api = Router::new()
+pub fn router(context: ApiContext) -> Api {
+    let routes = Router::new()
         .route("/StartProject", post(project::start_project))
         .route("/StopProject", post(project::stop_project))
         .route("/Enqueue", post(queue::enqueue))
         .route("/Dequeue", post(queue::dequeue))
-        // Route layers run outermost-last: the fields are read before the
-        // Sign is checked against them.
-        .route_layer(middleware::from_fn_with_state(
-            context.clone(),
-            sign::check_sign,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            context.clone(),
-            fields::read_fields,
-        ))
-        .route_layer(middleware::from_fn(observe::observe));
-
-    let ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi));
-
-    Router::new()
-        .merge(api)
-        .merge(ops)
+        .route("/openapi.json", get(ops::openapi))
         .fallback(unknown_path)
         .method_not_allowed_fallback(wrong_method)
-        .layer(middleware::from_fn_with_state(
-            context.clone(),
-            request_timeout,
-        ))
-        .layer(cors(&context.settings.http.cors_origins))
-        .with_state(context)
+        .with_state(context.clone());
+
+    let observed = observe::Observed::new(routes, context.settings.http.request_timeout);
+    cors(&context.settings.http.cors_origins).layer(observed)
 }
 
 fn cors(origins: &CorsOrigins) -> CorsLayer {
@@ -111,24 +98,6 @@ fn cors(origins: &CorsOrigins) -> CorsLayer {
         .allow_methods([Method::POST, Method::GET, Method::OPTIONS])
         .allow_headers([header::CONTENT_TYPE])
         .max_age(std::time::Duration::from_secs(600))
-}
-
-/// Answers 10002 when a request outlives `REQUEST_TIMEOUT`, whether it was
-/// slow to send its body or waiting on the cloud.
-async fn request_timeout(
-    State(context): State<ApiContext>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let limit = context.settings.http.request_timeout;
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => out_of_band(
-            StatusCode::OK,
-            Code::Internal,
-            "internal error: the request took longer than the service allows",
-        ),
-    }
 }
 
 async fn unknown_path() -> Response {

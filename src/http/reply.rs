@@ -8,10 +8,10 @@ use crate::cloud::error::CloudError;
 use crate::cloud::protocol::Action;
 use crate::domain::InvalidField;
 use crate::queue::StoreError;
-use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Serialize, Serializer};
+use std::borrow::Cow;
 use utoipa::ToSchema;
 
 /// The reply codes of the API (the seed's table, plus 10002).
@@ -29,6 +29,18 @@ pub enum Code {
 }
 
 impl Code {
+    pub const ALL: [Code; 9] = [
+        Code::Ok,
+        Code::SignMismatch,
+        Code::BadParameter,
+        Code::Internal,
+        Code::Queued,
+        Code::QueueDone,
+        Code::CreateSessionFailed,
+        Code::DestroySessionFailed,
+        Code::ApplyConcurrentFailed,
+    ];
+
     pub fn number(self) -> u32 {
         self as u32
     }
@@ -111,9 +123,11 @@ pub struct Reply {
     /// The outcome: 0, 10000–10002, 10100/10101, 10200–10202.
     #[schema(value_type = u32, example = 0)]
     pub code: Code,
-    /// A short English description of the outcome.
-    #[schema(example = "Ok")]
-    pub msg: String,
+    /// A short English description of the outcome. (Borrowed for the fixed
+    /// messages, so that the common replies, a poll's 10100 above all,
+    /// allocate nothing for it.)
+    #[schema(value_type = String, example = "Ok")]
+    pub msg: Cow<'static, str>,
     /// The request's `RequestId`, when it carried one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -132,7 +146,7 @@ impl Reply {
     pub fn new(code: Code, request_id: Option<String>) -> Self {
         Self {
             code,
-            msg: code.message().to_owned(),
+            msg: Cow::Borrowed(code.message()),
             request_id,
             session_describe: None,
             data: None,
@@ -143,10 +157,37 @@ impl Reply {
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
+        // Rather than axum's `Json`, whose 128-byte buffer is just short of a
+        // poll's reply and so grows (a second allocation and a copy) on the
+        // hottest path. 256 bytes hold a poll's reply with ids of the usual
+        // length; a longer reply grows the buffer as before.
         let code = self.code;
-        let mut response = Json(self).into_response();
-        // For the metrics layer, which counts replies by Code without
-        // reading the body back.
+        let mut body = Vec::with_capacity(256);
+        let mut response = match serde_json::to_writer(&mut body, &self) {
+            Ok(()) => (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response(),
+            // Strings and numbers only: serialising cannot fail, but if it
+            // did, the page would still get JSON.
+            Err(error) => {
+                tracing::error!(%error, "a reply could not be serialised");
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
+                    r#"{"Code":10002,"Msg":"internal error"}"#,
+                )
+                    .into_response()
+            }
+        };
+        // For the metrics, which count replies by Code without reading the
+        // body back.
         response.extensions_mut().insert(code);
         response
     }
@@ -186,7 +227,7 @@ impl ApiError {
         let mut reply = Reply::new(self.code(), request_id);
         match self {
             ApiError::SignMismatch(reason) | ApiError::BadParameter(reason) => {
-                reply.msg = format!("{}: {reason}", reply.msg);
+                reply.msg = format!("{}: {reason}", reply.msg).into();
             }
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
@@ -205,10 +246,10 @@ impl ApiError {
                     });
                 }
                 CloudError::Timeout { .. } => {
-                    reply.msg = format!("{}: the cloud did not answer in time", reply.msg);
+                    reply.msg = format!("{}: the cloud did not answer in time", reply.msg).into();
                 }
                 CloudError::Unreachable { .. } | CloudError::Malformed { .. } => {
-                    reply.msg = format!("{}: the cloud could not be reached", reply.msg);
+                    reply.msg = format!("{}: the cloud could not be reached", reply.msg).into();
                 }
             },
         }
@@ -252,6 +293,6 @@ impl IntoResponse for ApiError {
 /// timeouts. Never an HTML or plain-text page.
 pub fn out_of_band(status: StatusCode, code: Code, msg: &str) -> Response {
     let mut reply = Reply::new(code, None);
-    reply.msg = msg.to_owned();
+    reply.msg = Cow::Owned(msg.to_owned());
     (status, reply).into_response()
 }

@@ -10,9 +10,6 @@
 use super::ApiContext;
 use super::fields::{Fields, Value};
 use super::reply::ApiError;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -72,30 +69,21 @@ pub fn verify(
     Ok(())
 }
 
-/// Middleware: with signing on, refuses requests whose `Sign` does not verify.
-pub async fn check_sign(
-    State(context): State<ApiContext>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// With signing on, refuses fields whose `Sign` does not verify (logged,
+/// since a run of refusals is worth an operator's look). Called by the
+/// [`Fields`] extractor, so that every endpoint checks exactly the fields its
+/// handler then reads.
+pub fn check(context: &ApiContext, fields: &Fields) -> Result<(), ApiError> {
     let Some(sign) = &context.settings.sign else {
-        return next.run(request).await;
-    };
-    let Some(fields) = request.extensions().get::<Fields>() else {
-        return ApiError::Internal("the fields middleware did not run".into()).into_response();
+        return Ok(());
     };
 
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
-    match verify(fields, sign.salt.expose_secret(), sign.max_age, now) {
-        Ok(()) => next.run(request).await,
-        Err(error) => {
-            let request_id = fields.request_id();
-            tracing::info!(code = error.code().number(), reason = %error, "request signature refused");
-            error.reply(request_id).into_response()
-        }
-    }
+    verify(fields, sign.salt.expose_secret(), sign.max_age, now).inspect_err(|error| {
+        tracing::info!(code = error.code().number(), reason = %error, "request signature refused");
+    })
 }
 
 #[cfg(test)]

@@ -261,3 +261,26 @@ async fn an_invalid_request_id_is_refused_and_not_echoed() {
     assert_eq!(reply["Code"], 10001, "{reply}");
     assert!(reply.get("RequestId").is_none(), "echoed: {reply}");
 }
+
+#[tokio::test]
+async fn a_request_outliving_request_timeout_answers_10002_that_a_page_can_read() {
+    let app = TestApp::spawn_with(
+        |settings| settings.http.request_timeout = std::time::Duration::from_millis(300),
+        |sim| sim.latency = std::time::Duration::from_secs(3),
+    )
+    .await;
+
+    let response = app
+        .client
+        .post(app.url("/StartProject"))
+        .header("Origin", "https://game.example")
+        .json(&json!({"UserId": "u-slow", "ProjectId": "cap-1", "ClientSession": "s"}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let reply: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(reply["Code"], 10002, "{reply}");
+}
