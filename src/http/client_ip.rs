@@ -10,7 +10,7 @@ use super::ApiContext;
 use super::reply::ApiError;
 use crate::config::TrustedProxies;
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use axum::http::request::Parts;
 use std::net::{IpAddr, SocketAddr};
 
@@ -35,6 +35,10 @@ impl FromRequestParts<ApiContext> for ClientIp {
     }
 }
 
+// Named once: looking a header up by `&str` parses the name on every call.
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
 /// Picks the user's address from the peer and, when the peer is trusted, its
 /// forwarding headers. IPv4-mapped IPv6 addresses come out as plain IPv4.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
@@ -42,7 +46,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) ->
     if !trusted.contains(peer) {
         return peer;
     }
-    let forwarded = |name: &str| {
+    let forwarded = |name: &HeaderName| {
         headers
             .get_all(name)
             .iter()
@@ -50,8 +54,8 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) ->
             .flat_map(|value| value.split(','))
             .find_map(parse_forwarded_address)
     };
-    forwarded("x-forwarded-for")
-        .or_else(|| forwarded("x-real-ip"))
+    forwarded(&X_FORWARDED_FOR)
+        .or_else(|| forwarded(&X_REAL_IP))
         .map_or(peer, |address| address.to_canonical())
 }
 
