@@ -10,8 +10,8 @@ use super::ApiContext;
 use super::reply::ApiError;
 use crate::config::TrustedProxies;
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::{HeaderMap, HeaderName};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName};
 use std::net::{IpAddr, SocketAddr};
 
 /// The user's address, as the cloud should see it.

@@ -9,6 +9,9 @@ use crate::cloud::protocol::Action;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
+/// How many (action, user) pairs get counters and a latest request.
+const MAX_USERS_RECORDED: usize = 10_000;
+
 /// Counters per action, and per action and `UserId`.
 #[derive(Debug, Default)]
 pub(crate) struct Calls {
@@ -33,6 +36,15 @@ pub struct ActionCalls {
 impl Calls {
     pub(crate) fn record(&mut self, action: Action, user_id: Option<String>, body: &[u8]) {
         *self.per_action.entry(action).or_default() += 1;
+        // Per-user records are for tests, which see a handful of users; a
+        // long `--simulate` session sees endless new ones, so past a bound
+        // new users are counted in the totals only.
+        let known = user_id
+            .as_ref()
+            .is_some_and(|user_id| self.per_user.contains_key(&(action, user_id.clone())));
+        if !known && self.per_user.len() >= MAX_USERS_RECORDED {
+            return;
+        }
         if let Some(user_id) = user_id {
             *self.per_user.entry((action, user_id.clone())).or_default() += 1;
             if let Ok(body) = serde_json::from_slice(body) {
@@ -119,5 +131,29 @@ mod tests {
 
         calls.clear();
         assert_eq!(calls.of(Action::ApplyConcurrent), 0);
+    }
+
+    #[test]
+    fn past_the_bound_new_users_count_in_the_totals_only() {
+        let mut calls = Calls::default();
+        for n in 0..MAX_USERS_RECORDED + 5 {
+            calls.record(Action::DestroySession, Some(format!("u{n}")), b"{}");
+        }
+        calls.record(Action::DestroySession, Some("u0".into()), b"{}");
+
+        assert_eq!(
+            calls.of(Action::DestroySession),
+            MAX_USERS_RECORDED as u64 + 6
+        );
+        assert_eq!(calls.of_user(Action::DestroySession, "u0"), 2);
+        assert_eq!(
+            calls.of_user(Action::DestroySession, &format!("u{MAX_USERS_RECORDED}")),
+            0
+        );
+        assert!(
+            calls
+                .latest(Action::DestroySession, &format!("u{MAX_USERS_RECORDED}"))
+                .is_none()
+        );
     }
 }
