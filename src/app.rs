@@ -9,6 +9,7 @@
 
 use crate::cloud::CarClient;
 use crate::cloud::client::CloudSettings;
+use crate::cloud::protocol::Action;
 use crate::config::{CloudTarget, Settings};
 use crate::http::{self, ApiContext};
 use crate::queue::Queue;
@@ -75,6 +76,19 @@ impl Application {
             }
         };
 
+        // StartProject waits on ApplyConcurrent, then CreateSession.
+        let start_project_deadline = settings.car_timeout.map_or(
+            Action::ApplyConcurrent.deadline() + Action::CreateSession.deadline(),
+            |timeout| timeout * 2,
+        );
+        if settings.http.request_timeout <= start_project_deadline {
+            tracing::warn!(
+                request_timeout = ?settings.http.request_timeout,
+                cloud_deadlines = ?start_project_deadline,
+                "REQUEST_TIMEOUT is not above the cloud deadlines (CAR_TIMEOUT): a slow cloud will make StartProject answer 10002 instead of the cloud's error"
+            );
+        }
+
         let cloud = CarClient::new(CloudSettings {
             endpoint,
             region: settings.car_region.clone(),
@@ -126,6 +140,7 @@ impl Application {
 
         let stop_admission = CancellationToken::new();
         let admission = self.context.queue.spawn_admission(stop_admission.clone());
+        let upkeep = tokio::spawn(crate::telemetry::run_metrics_upkeep(stop_admission.clone()));
 
         let api = http::router(self.context);
         server::serve(self.listener, api, &settings.http, shutdown).await;
@@ -137,6 +152,7 @@ impl Application {
         {
             tracing::warn!("admission was still waiting on the cloud at the shutdown deadline");
         }
+        let _ = upkeep.await;
         if let Some(simulator) = self.simulator {
             simulator.stop().await;
         }

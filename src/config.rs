@@ -163,7 +163,7 @@ pub struct ServeArgs {
     #[arg(long, env = "CORS_ORIGINS", value_name = "CORS_ORIGINS", default_value = "*", value_parser = parse_origins)]
     pub cors_origins: CorsOrigins,
 
-    /// Largest request body accepted, in bytes.
+    /// Largest request body accepted, in bytes (256 to 1048576).
     #[arg(long, env = "BODY_LIMIT", value_name = "BODY_LIMIT", default_value_t = 16 * 1024)]
     pub body_limit: usize,
 
@@ -176,7 +176,7 @@ pub struct ServeArgs {
     )]
     pub max_connections: usize,
 
-    /// A client must send its request headers within this time.
+    /// A client must send its request headers, and then its body, each within this time.
     #[arg(long, env = "HEADER_TIMEOUT", value_name = "HEADER_TIMEOUT", default_value = "5s", value_parser = parse_positive_duration)]
     pub header_timeout: Duration,
 
@@ -473,8 +473,10 @@ impl ServeArgs {
             StoreSettings::Memory
         };
 
-        if self.body_limit < 256 {
-            return Err(ConfigError("BODY_LIMIT must be at least 256 bytes".into()));
+        if !(256..=1 << 20).contains(&self.body_limit) {
+            return Err(ConfigError(
+                "BODY_LIMIT must be between 256 and 1048576 bytes".into(),
+            ));
         }
         if self.max_connections == 0 {
             return Err(ConfigError("MAX_CONNECTIONS must be at least 1".into()));

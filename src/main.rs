@@ -36,7 +36,7 @@ async fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let settings = args.settings().map_err(|error| error.to_string())?;
-    telemetry::init_logging(settings.log_format);
+    telemetry::init_logging(settings.log_format)?;
     let shutdown = shutdown_signal();
     let application = Application::build(settings)
         .await
@@ -47,7 +47,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 
 async fn simulate_alone(serve: ServeArgs, args: SimulatorArgs) -> Result<(), String> {
     let credentials = args.credentials().map_err(|error| error.to_string())?;
-    telemetry::init_logging(serve.log_format);
+    telemetry::init_logging(serve.log_format)?;
     let settings = serve.sim.settings(credentials);
     let shutdown = shutdown_signal();
     let address = SocketAddr::new(serve.bind, serve.port);

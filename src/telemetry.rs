@@ -20,8 +20,15 @@ use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global log subscriber. Call once, at start.
-pub fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// A `RUST_LOG` that does not parse is refused rather than replaced by the
+/// default: an operator who asked for debug logs should not silently get
+/// info.
+pub fn init_logging(format: LogFormat) -> Result<(), String> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives)
+            .map_err(|error| format!("RUST_LOG: {directives:?} is not a log filter: {error}"))?,
+        _ => EnvFilter::new("info"),
+    };
     // Colours only on a terminal: `docker logs` and log shippers get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -37,6 +44,7 @@ pub fn init_logging(format: LogFormat) {
     };
     // A second call (tests start many servers in one process) keeps the first.
     drop(installed);
+    Ok(())
 }
 
 /// The process-wide metrics recorder, installed on first use.
@@ -78,6 +86,20 @@ fn project_label(project_id: &ProjectId) -> String {
         return project_id.to_string();
     }
     "_other".to_owned()
+}
+
+/// Drains the histograms' recorded samples into their buckets every few
+/// seconds, until `stop`. The recorder keeps each sample until then (or
+/// until a scrape renders them): without this, a service nobody scrapes
+/// would hold every request's latency forever.
+pub async fn run_metrics_upkeep(stop: tokio_util::sync::CancellationToken) {
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = ticks.tick() => metrics_handle().run_upkeep(),
+        }
+    }
 }
 
 /// One cloud call's outcome and latency.

@@ -78,6 +78,12 @@ async fn a_bad_setting_stops_the_start_with_a_message_naming_it() {
             "SIM_FAULTS",
         ),
         (&["--simulate"], &[("SIGN_MAX_AGE", "5m")], "SIGN_MAX_AGE"),
+        (
+            &["--simulate"],
+            &[("BODY_LIMIT", "99999999999")],
+            "BODY_LIMIT",
+        ),
+        (&["--simulate"], &[("RUST_LOG", ";;garbage==")], "RUST_LOG"),
     ];
     for (args, env, named) in cases {
         let (status, stderr) = process::run(args, env).await;
@@ -273,6 +279,8 @@ async fn logs_of_a_busy_service(log_format: &str) -> Vec<String> {
         fields
     };
     let forged = "u\n2026-12-03T00:00:00.000000Z  INFO car_server: forged line";
+    // Spaces cannot forge fields either: ids are logged quoted.
+    let spaced = "x1 project_id=cap-EVIL";
     for body in [
         signed(json!({"UserId": "log-a", "ProjectId": "cap-log", "RequestId": "r-1"})),
         signed(json!({"UserId": "log-b", "ProjectId": "cap-log"})),
@@ -286,6 +294,18 @@ async fn logs_of_a_busy_service(log_format: &str) -> Vec<String> {
     }
     service
         .post("/StopProject", signed(json!({"UserId": "log-a"})))
+        .await;
+    // A session for the user with spaces in its id, whose start and stop
+    // are logged at info (on a project of its own, with a machine free).
+    let started = service
+        .post(
+            "/StartProject",
+            signed(json!({"UserId": spaced, "ProjectId": "cap-spaced", "ClientSession": "c"})),
+        )
+        .await;
+    assert_eq!(started["Code"], 0, "{started}");
+    service
+        .post("/StopProject", signed(json!({"UserId": spaced})))
         .await;
     service
         .post("/StopProject", signed(json!({"UserId": "nobody"})))
@@ -336,6 +356,7 @@ async fn text_logs_cannot_be_forged_and_never_show_secrets() {
             !line.contains("forged line") || line.contains("\\n"),
             "a forged line: {line:?}"
         );
+        assert!(!line.contains("user_id=x1 "), "a forged field: {line:?}");
     }
 }
 

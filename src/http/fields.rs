@@ -29,6 +29,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use super::ApiContext;
 
@@ -159,7 +160,7 @@ impl Fields {
             .deserialize_map(FieldsVisitor)
             .map_err(|error| match error.classify() {
                 serde_json::error::Category::Data => error.to_string(),
-                _ => "the body is not a JSON object".to_owned(),
+                _ => format!("the body is not valid JSON: {error}"),
             })?;
         deserializer
             .end()
@@ -265,7 +266,8 @@ impl FromRequest<ApiContext> for Fields {
     type Rejection = Response;
 
     async fn from_request(request: Request, context: &ApiContext) -> Result<Self, Response> {
-        let fields = read(request, context.settings.http.body_limit)
+        let http = &context.settings.http;
+        let fields = read(request, http.body_limit, http.header_timeout)
             .await
             .map_err(IntoResponse::into_response)?;
         super::observe::record_ids(
@@ -280,17 +282,28 @@ impl FromRequest<ApiContext> for Fields {
     }
 }
 
-async fn read(request: Request, limit: usize) -> Result<Fields, ApiError> {
+async fn read(request: Request, limit: usize, within: Duration) -> Result<Fields, ApiError> {
     let (parts, body) = request.into_parts();
     let content_type = parts
         .headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok());
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::BadParameter(format!(
-            "the body is unreadable or larger than {limit} bytes"
-        ))
-    })?;
+    // The body gets the same time as the headers did: a client dribbling
+    // its body would otherwise hold a connection slot until the request
+    // timeout, a far longer time.
+    let bytes = match tokio::time::timeout(within, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            return Err(ApiError::BadParameter(format!(
+                "the body is unreadable or larger than {limit} bytes"
+            )));
+        }
+        Err(_) => {
+            return Err(ApiError::BadParameter(format!(
+                "the body did not arrive within {within:?}"
+            )));
+        }
+    };
     Fields::parse(content_type, &bytes).map_err(ApiError::BadParameter)
 }
 

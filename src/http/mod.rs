@@ -112,6 +112,6 @@ async fn wrong_method() -> Response {
     out_of_band(
         StatusCode::METHOD_NOT_ALLOWED,
         Code::BadParameter,
-        "wrong method: the API takes POST",
+        "wrong method for this path: the API endpoints take POST, /healthz, /readyz, /metrics and /openapi.json take GET",
     )
 }

@@ -125,11 +125,11 @@ async fn start(context: &ApiContext, user_ip: IpAddr, fields: &Fields) -> Result
     };
     let session = context.cloud.create_session(&create).await?;
 
-    tracing::info!(user_id = %request.user_id, project_id = %request.project_id, cloud_request_id = %session.request_id, "session started");
+    tracing::info!(user_id = request.user_id.as_str(), project_id = request.project_id.as_str(), cloud_request_id = %session.request_id, "session started");
     // The session exists whatever the store says; a failure here only
     // leaves a stale queue entry that lapses by itself.
     if let Err(error) = context.queue.started(&request.user_id).await {
-        tracing::warn!(user_id = %request.user_id, %error, "could not clear the started user's queue state");
+        tracing::warn!(user_id = request.user_id.as_str(), %error, "could not clear the started user's queue state");
     }
 
     let mut reply = Reply::new(Code::Ok, None);
@@ -169,10 +169,10 @@ async fn stop(context: &ApiContext, fields: &Fields) -> Result<(), ApiError> {
     let user_id = stop_request(fields)?;
 
     let cloud_request_id = context.cloud.destroy_session(user_id.as_str()).await?;
-    tracing::info!(%user_id, %cloud_request_id, "session stopped");
+    tracing::info!(user_id = user_id.as_str(), %cloud_request_id, "session stopped");
 
     if let Err(error) = context.queue.stopped(&user_id).await {
-        tracing::warn!(%user_id, %error, "could not clear the stopped user's queue state");
+        tracing::warn!(user_id = user_id.as_str(), %error, "could not clear the stopped user's queue state");
     }
     Ok(())
 }

@@ -62,16 +62,16 @@ impl Admission {
             Ok(Some(lease)) => lease,
             Ok(None) => return,
             Err(error) => {
-                tracing::warn!(%project_id, %error, "admission skipped: queue store unavailable");
+                tracing::warn!(project_id = project_id.as_str(), %error, "admission skipped: queue store unavailable");
                 return;
             }
         };
 
         if let Err(error) = self.admit_heads(&lease).await {
-            tracing::warn!(%project_id, %error, "admission interrupted: queue store unavailable");
+            tracing::warn!(project_id = project_id.as_str(), %error, "admission interrupted: queue store unavailable");
         }
         if let Err(error) = self.store.release(&lease).await {
-            tracing::debug!(%project_id, %error, "could not release the admission lease; it will lapse");
+            tracing::debug!(project_id = project_id.as_str(), %error, "could not release the admission lease; it will lapse");
         }
     }
 
@@ -89,11 +89,15 @@ impl Admission {
                 Ok(cloud_request_id) => {
                     if self.store.admit(lease, &head.user_id).await? {
                         crate::telemetry::record_admission(project_id);
-                        tracing::info!(user_id = %head.user_id, %project_id, %cloud_request_id, "user admitted");
+                        tracing::info!(user_id = head.user_id.as_str(), project_id = project_id.as_str(), %cloud_request_id, "user admitted");
                     } else {
                         // The user left, or our lease lapsed, while the cloud
                         // answered; the reservation lapses in the cloud.
-                        tracing::info!(user_id = %head.user_id, %project_id, "admission granted after the user left; the reservation will lapse");
+                        tracing::info!(
+                            user_id = head.user_id.as_str(),
+                            project_id = project_id.as_str(),
+                            "admission granted after the user left; the reservation will lapse"
+                        );
                     }
                 }
                 Err(error) => match error.class() {
@@ -104,12 +108,20 @@ impl Admission {
                             .refuse(lease, &head.user_id, &refusal(&error))
                             .await?;
                         crate::telemetry::record_drop(project_id, "refused");
-                        tracing::warn!(user_id = %head.user_id, %project_id, code = error.code(), "user refused by the cloud and dropped from the line");
+                        tracing::warn!(
+                            user_id = head.user_id.as_str(),
+                            project_id = project_id.as_str(),
+                            code = error.code(),
+                            "user refused by the cloud and dropped from the line"
+                        );
                     }
                 },
             }
             if !self.store.renew(lease, self.lease_ttl()).await? {
-                tracing::warn!(%project_id, "admission lease lapsed; another admitter took the line");
+                tracing::warn!(
+                    project_id = project_id.as_str(),
+                    "admission lease lapsed; another admitter took the line"
+                );
                 break;
             }
         }
@@ -122,7 +134,11 @@ impl Admission {
             Ok(dropped) => {
                 for (user_id, project_id) in dropped {
                     crate::telemetry::record_drop(&project_id, "silent");
-                    tracing::info!(%user_id, %project_id, "user dropped for silence");
+                    tracing::info!(
+                        user_id = user_id.as_str(),
+                        project_id = project_id.as_str(),
+                        "user dropped for silence"
+                    );
                 }
             }
             Err(error) => {

@@ -123,7 +123,11 @@ impl Queue {
     /// cloud: it is given back, and admission runs for the next in line.
     pub async fn dequeue(&self, user_id: &UserId) -> Result<(), StoreError> {
         if let Left::Admitted(project_id) = self.store.leave(user_id).await? {
-            tracing::info!(%user_id, %project_id, "admitted user left the queue");
+            tracing::info!(
+                user_id = user_id.as_str(),
+                project_id = project_id.as_str(),
+                "admitted user left the queue"
+            );
             let queue = self.clone();
             let user_id = user_id.clone();
             tokio::spawn(async move {

@@ -131,6 +131,33 @@ async fn a_body_that_never_finishes_gets_a_json_reply_at_the_request_timeout() {
 }
 
 #[tokio::test]
+async fn a_body_dribbled_past_the_header_timeout_is_10001_at_once() {
+    let app = TestApp::spawn_with(
+        |settings| settings.http.header_timeout = Duration::from_millis(300),
+        |_| {},
+    )
+    .await;
+    let mut stream = TcpStream::connect(app.address).await.unwrap();
+    stream
+        .write_all(b"POST /Enqueue HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"UserId\":")
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let answer = read_until_closed(&mut stream, Duration::from_secs(3))
+        .await
+        .expect("answered and closed");
+
+    assert!(answer.contains("\"Code\":10001"), "{answer}");
+    assert!(answer.contains("did not arrive"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn every_action_stays_under_its_rate_limit() {
     let app = TestApp::spawn_with(
         |settings| settings.car_rate_limit = NonZeroU32::new(10).unwrap(),
