@@ -172,6 +172,35 @@ async fn sigterm_lets_a_start_project_waiting_on_the_cloud_finish_then_exits_0()
 }
 
 #[tokio::test]
+async fn a_request_cut_off_at_the_request_timeout_is_logged_for_the_operator() {
+    let mut service = Running::start(
+        &["--simulate"],
+        &[("SIM_LATENCY", "2s"), ("REQUEST_TIMEOUT", "500ms")],
+    )
+    .await;
+
+    let reply = service
+        .post(
+            "/StartProject",
+            json!({"UserId": "slow-1", "ProjectId": "cap-demo", "ClientSession": "c", "RequestId": "r-slow"}),
+        )
+        .await;
+    assert_eq!(reply["Code"], 10002, "{reply}");
+    assert!(service.terminate().await.success());
+
+    let warned = service
+        .seen
+        .iter()
+        .find(|line| line.contains("request cut off"))
+        .unwrap_or_else(|| panic!("no line about the timeout: {:#?}", service.seen));
+    assert!(warned.contains("WARN"), "{warned}");
+    assert!(
+        warned.contains("r-slow"),
+        "not in the request's span: {warned}"
+    );
+}
+
+#[tokio::test]
 async fn sigint_stops_the_service_too() {
     let mut service = Running::start(&["--simulate"], &[]).await;
     service.signal(nix::sys::signal::Signal::SIGINT);
@@ -253,6 +282,8 @@ async fn logs_of_a_busy_service(log_format: &str) -> Vec<String> {
             ("SECRET_ID", SECRET_ID),
             ("SECRET_KEY", SECRET_KEY),
             ("SIM_CAPACITY", "1"),
+            ("LOG_FORMAT", log_format),
+            ("RUST_LOG", "debug"),
         ],
     )
     .await;
@@ -279,8 +310,10 @@ async fn logs_of_a_busy_service(log_format: &str) -> Vec<String> {
         fields
     };
     let forged = "u\n2026-12-03T00:00:00.000000Z  INFO car_server: forged line";
-    // Spaces cannot forge fields either: ids are logged quoted.
+    // Spaces and quotes cannot forge fields either: ids are logged quoted,
+    // by the service and by the simulator alike.
     let spaced = "x1 project_id=cap-EVIL";
+    let quoted_project = r#"cap-spaced" user_id="admin"#;
     for body in [
         signed(json!({"UserId": "log-a", "ProjectId": "cap-log", "RequestId": "r-1"})),
         signed(json!({"UserId": "log-b", "ProjectId": "cap-log"})),
@@ -300,7 +333,7 @@ async fn logs_of_a_busy_service(log_format: &str) -> Vec<String> {
     let started = service
         .post(
             "/StartProject",
-            signed(json!({"UserId": spaced, "ProjectId": "cap-spaced", "ClientSession": "c"})),
+            signed(json!({"UserId": spaced, "ProjectId": quoted_project, "ClientSession": "c"})),
         )
         .await;
     assert_eq!(started["Code"], 0, "{started}");
@@ -320,7 +353,20 @@ async fn logs_of_a_busy_service(log_format: &str) -> Vec<String> {
         );
         assert!(!line.contains(SALT), "the salt was logged: {line}");
     }
-    service.seen.clone()
+    assert!(
+        simulator
+            .seen
+            .iter()
+            .any(|line| line.contains("session created")),
+        "{:#?}",
+        simulator.seen
+    );
+    simulator
+        .seen
+        .iter()
+        .chain(&service.seen)
+        .cloned()
+        .collect()
 }
 
 #[tokio::test]
@@ -357,6 +403,10 @@ async fn text_logs_cannot_be_forged_and_never_show_secrets() {
             "a forged line: {line:?}"
         );
         assert!(!line.contains("user_id=x1 "), "a forged field: {line:?}");
+        assert!(
+            !line.contains(r#"user_id="admin"#),
+            "a forged field: {line:?}"
+        );
     }
 }
 

@@ -76,6 +76,7 @@ impl Service<Request<Incoming>> for Observed {
         };
         Observing {
             request: tokio::time::timeout(self.limit, routed),
+            limit: self.limit,
             span,
             route,
             started: Instant::now(),
@@ -88,6 +89,7 @@ pin_project_lite::pin_project! {
     pub struct Observing<F> {
         #[pin]
         request: tokio::time::Timeout<F>,
+        limit: Duration,
         span: Span,
         route: Option<Route>,
         started: Instant,
@@ -105,11 +107,17 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for Observing<F> {
         };
         let response = match outcome {
             Ok(Ok(response)) => response,
-            Err(_elapsed) => out_of_band(
-                StatusCode::OK,
-                Code::Internal,
-                "internal error: the request took longer than the service allows",
-            ),
+            Err(_elapsed) => {
+                // Whatever the request was waiting for (a cloud call, the
+                // queue store) was abandoned and logs nothing of its own.
+                let _entered = this.span.enter();
+                tracing::warn!(limit = ?this.limit, "request cut off at REQUEST_TIMEOUT, answered 10002");
+                out_of_band(
+                    StatusCode::OK,
+                    Code::Internal,
+                    "internal error: the request took longer than the service allows",
+                )
+            }
         };
         if let Some(route) = this.route {
             let code = response.extensions().get::<Code>().copied();

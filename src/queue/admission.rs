@@ -89,7 +89,12 @@ impl Admission {
                 Ok(cloud_request_id) => {
                     if self.store.admit(lease, &head.user_id).await? {
                         crate::telemetry::record_admission(project_id);
-                        tracing::info!(user_id = head.user_id.as_str(), project_id = project_id.as_str(), %cloud_request_id, "user admitted");
+                        tracing::info!(
+                            user_id = head.user_id.as_str(),
+                            project_id = project_id.as_str(),
+                            cloud_request_id = cloud_request_id.as_str(),
+                            "user admitted"
+                        );
                     } else {
                         // The user left, or our lease lapsed, while the cloud
                         // answered; the reservation lapses in the cloud.

@@ -170,7 +170,11 @@ impl Machines {
         self.reclaim_lapsed(now);
         let machine = self.by_user.get_mut(user_id).ok_or(Refused::LockTimeout)?;
         machine.hold = Hold::Session { server_session };
-        tracing::info!(user_id, project_id = %machine.project_id, "session created");
+        tracing::info!(
+            user_id,
+            project_id = machine.project_id.as_str(),
+            "session created"
+        );
         Ok(())
     }
 
@@ -185,7 +189,12 @@ impl Machines {
             Hold::Reserved { .. } => "reservation",
             Hold::Session { .. } => "session",
         };
-        tracing::info!(user_id, project_id = %machine.project_id, was, "session destroyed");
+        tracing::info!(
+            user_id,
+            project_id = machine.project_id.as_str(),
+            was,
+            "session destroyed"
+        );
         Ok(())
     }
 
@@ -253,7 +262,11 @@ impl Machines {
         self.by_user.retain(|user_id, machine| {
             let lapsed = matches!(machine.hold, Hold::Reserved { until } if until <= now);
             if lapsed {
-                tracing::info!(user_id, project_id = %machine.project_id, "reservation lapsed");
+                tracing::info!(
+                    user_id,
+                    project_id = machine.project_id.as_str(),
+                    "reservation lapsed"
+                );
             }
             !lapsed
         });
