@@ -19,11 +19,11 @@
 //! - At most [`MAX_FIELDS`] fields, names of at most [`MAX_NAME_LEN`] bytes,
 //!   valid UTF-8 throughout.
 
-use super::reply::ApiError;
+use super::reply::{ApiError, Reply};
 use super::sign;
 use crate::domain::check_text;
 use axum::extract::{FromRequest, Request};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -274,37 +274,80 @@ impl FromRequest<ApiContext> for Fields {
             fields.get("RequestId").map(Value::as_text),
             fields.get("UserId").map(Value::as_text),
         );
-        // A signature refusal echoes the RequestId; a body that could not be
-        // read has none to echo.
+        // A signature refusal echoes the RequestId, as does (where it can be
+        // found) a refusal of a body that could not be parsed.
         sign::check(context, &fields)
             .map_err(|error| error.reply(fields.request_id()).into_response())?;
         Ok(fields)
     }
 }
 
-async fn read(request: Request, limit: usize, within: Duration) -> Result<Fields, ApiError> {
+async fn read(request: Request, limit: usize, within: Duration) -> Result<Fields, Reply> {
     let (parts, body) = request.into_parts();
     let content_type = parts
         .headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok());
+    let too_large = || {
+        ApiError::BadParameter(format!(
+            "the body is unreadable or larger than {limit} bytes"
+        ))
+        .reply(None)
+    };
+    // A declared length over the limit is refused before waiting for a body
+    // that would be refused anyway.
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
     // The body gets the same time as the headers did: a client dribbling
     // its body would otherwise hold a connection slot until the request
     // timeout, a far longer time.
     let bytes = match tokio::time::timeout(within, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => {
-            return Err(ApiError::BadParameter(format!(
-                "the body is unreadable or larger than {limit} bytes"
-            )));
-        }
+        Ok(Err(_)) => return Err(too_large()),
         Err(_) => {
             return Err(ApiError::BadParameter(format!(
                 "the body did not arrive within {within:?}"
-            )));
+            ))
+            .reply(None));
         }
     };
-    Fields::parse(content_type, &bytes).map_err(ApiError::BadParameter)
+    Fields::parse(content_type, &bytes)
+        .map_err(|reason| ApiError::BadParameter(reason).reply(request_id_of_unparsed(&bytes)))
+}
+
+/// The `RequestId` of a body that [`Fields::parse`] refused, so that the
+/// refusal can still be matched to its request: taken when the body is a JSON
+/// object or a form naming it exactly once, and only within the field's rules.
+fn request_id_of_unparsed(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct OnlyRequestId {
+        #[serde(rename = "RequestId")]
+        request_id: Option<String>,
+    }
+    let from_json = || {
+        serde_json::from_slice::<OnlyRequestId>(body)
+            .ok()?
+            .request_id
+    };
+    let from_form = || {
+        let mut named = body.split(|byte| *byte == b'&').filter_map(|pair| {
+            let at = pair.iter().position(|byte| *byte == b'=')?;
+            let name = decode_form_part(&pair[..at]).ok()?;
+            (name == "RequestId").then(|| decode_form_part(&pair[at + 1..]).ok())
+        });
+        match (named.next(), named.next()) {
+            (Some(value), None) => value,
+            _ => None,
+        }
+    };
+    from_json()
+        .or_else(from_form)
+        .filter(|id| !id.is_empty() && check_text("RequestId", id).is_ok())
 }
 
 #[cfg(test)]

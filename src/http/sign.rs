@@ -49,16 +49,23 @@ pub fn verify(
         .ct_eq(sign.to_ascii_lowercase().as_bytes())
         .into();
     if !matches {
+        // The reply's Msg already begins "Sign does not match".
         return Err(ApiError::SignMismatch(
-            "Sign does not match the fields".into(),
+            "it is not the value computed from the other fields and the salt".into(),
         ));
     }
 
     if let Some(max_age) = max_age {
         let timestamp = fields
             .get("Timestamp")
-            .and_then(|value| value.as_text().parse::<u64>().ok())
-            .ok_or_else(|| ApiError::SignMismatch("Timestamp (unix seconds) is required".into()))?;
+            .ok_or_else(|| ApiError::SignMismatch("Timestamp (unix seconds) is required".into()))?
+            .as_text()
+            .parse::<u64>()
+            .map_err(|_| {
+                ApiError::SignMismatch(
+                    "Timestamp must be whole unix seconds, e.g. 1796313600".into(),
+                )
+            })?;
         if now.abs_diff(timestamp) > max_age.as_secs() {
             return Err(ApiError::SignMismatch(format!(
                 "Timestamp is more than {}s away from the server's clock",
@@ -165,5 +172,24 @@ mod tests {
         params["Sign"] = unstamped.sign.clone().into();
         let error = verify(&fields_of(&params), &unstamped.salt, max_age, signed_at).unwrap_err();
         assert_eq!(error.code(), Code::SignMismatch);
+        assert!(error.to_string().contains("is required"), "{error}");
+    }
+
+    #[test]
+    fn a_timestamp_that_is_not_whole_seconds_is_named_as_such() {
+        let max_age = Some(Duration::from_secs(300));
+        for timestamp in ["1.5", "-5", "99999999999999999999", "soon"] {
+            let mut fields = fields_of(&serde_json::json!({"UserId": "u", "Timestamp": timestamp}));
+            let sign = expected_sign(&fields, "salt");
+            fields = fields_of(
+                &serde_json::json!({"UserId": "u", "Timestamp": timestamp, "Sign": sign}),
+            );
+            let error = verify(&fields, "salt", max_age, 1_796_313_600).unwrap_err();
+            assert_eq!(error.code(), Code::SignMismatch);
+            assert!(
+                error.to_string().contains("whole unix seconds"),
+                "{timestamp}: {error}"
+            );
+        }
     }
 }

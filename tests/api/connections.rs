@@ -158,6 +158,36 @@ async fn a_body_dribbled_past_the_header_timeout_is_10001_at_once() {
 }
 
 #[tokio::test]
+async fn a_declared_length_over_the_limit_is_10001_without_waiting_for_the_body() {
+    let app = TestApp::spawn_with(
+        |settings| settings.http.header_timeout = Duration::from_secs(5),
+        |_| {},
+    )
+    .await;
+    let mut stream = TcpStream::connect(app.address).await.unwrap();
+    stream
+        .write_all(b"POST /Enqueue HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 999999999\r\n\r\n{}")
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let mut head = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut head))
+        .await
+        .expect("an answer before the header timeout")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&head[..read]);
+
+    assert!(answer.contains("\"Code\":10001"), "{answer}");
+    assert!(answer.contains("larger than"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn every_action_stays_under_its_rate_limit() {
     let app = TestApp::spawn_with(
         |settings| settings.car_rate_limit = NonZeroU32::new(10).unwrap(),

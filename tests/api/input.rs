@@ -89,6 +89,38 @@ async fn a_body_over_the_limit_is_10001() {
 }
 
 #[tokio::test]
+async fn a_refused_body_still_echoes_its_request_id() {
+    let app = TestApp::spawn().await;
+    let cases: [(&str, &str); 3] = [
+        (
+            "application/json",
+            r#"{"UserId":"u","ProjectId":"cap-1","RequestId":"req-json","Extra":{"a":1}}"#,
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "UserId=%ff&ProjectId=cap-1&RequestId=req-form",
+        ),
+        (
+            "application/json",
+            r#"{"RequestId":"req-a","RequestId":"req-b"}"#,
+        ),
+    ];
+
+    let mut echoed = Vec::new();
+    for (content_type, body) in cases {
+        let (_, reply) = app.post_raw("/Enqueue", Some(content_type), body).await;
+        assert_eq!(reply["Code"], 10001, "{body}: {reply}");
+        echoed.push(reply.get("RequestId").cloned());
+    }
+
+    // A RequestId given twice is ambiguous: neither copy is echoed.
+    assert_eq!(
+        echoed,
+        [Some(json!("req-json")), Some(json!("req-form")), None]
+    );
+}
+
+#[tokio::test]
 async fn a_body_without_content_type_is_read_as_json_or_as_a_form() {
     let app = TestApp::spawn().await;
 
