@@ -5,6 +5,7 @@ use super::client_ip::ClientIp;
 use super::fields::Fields;
 use super::openapi::{StartProjectBody, StopProjectBody};
 use super::reply::{ApiError, Code, QueueData, Reply, SessionDescribe};
+use crate::cloud::error::Class;
 use crate::cloud::protocol::{ApplyConcurrent, CreateSession};
 use crate::domain::{ProjectId, UserId};
 use crate::queue::Waiting;
@@ -123,9 +124,22 @@ async fn start(context: &ApiContext, user_ip: IpAddr, fields: &Fields) -> Result
         host_user_id: request.host_user_id,
         role: request.role,
     };
-    let session = context.cloud.create_session(&create).await?;
+    let session = match context.cloud.create_session(&create).await {
+        Ok(session) => session,
+        Err(error) => {
+            if error.class() == Class::Permanent {
+                give_back(context, &request.user_id).await;
+            }
+            return Err(error.into());
+        }
+    };
 
-    tracing::info!(user_id = request.user_id.as_str(), project_id = request.project_id.as_str(), cloud_request_id = %session.request_id, "session started");
+    tracing::info!(
+        user_id = request.user_id.as_str(),
+        project_id = request.project_id.as_str(),
+        cloud_request_id = session.request_id.as_str(),
+        "session started"
+    );
     // The session exists whatever the store says; a failure here only
     // leaves a stale queue entry that lapses by itself.
     if let Err(error) = context.queue.started(&request.user_id).await {
@@ -138,6 +152,30 @@ async fn start(context: &ApiContext, user_ip: IpAddr, fields: &Fields) -> Result
         request_id: session.request_id,
     });
     Ok(reply)
+}
+
+/// Gives back the machine ApplyConcurrent reserved for a user whose
+/// CreateSession the cloud refused for good (a bad `RunMode`, say): it would
+/// otherwise stay reserved, and the project full, until the reservation
+/// lapses. After a transient failure the session may exist after all, and
+/// the page will likely try again, so nothing is given back then.
+async fn give_back(context: &ApiContext, user_id: &UserId) {
+    match context.cloud.destroy_session(user_id.as_str()).await {
+        Ok(_) => tracing::info!(
+            user_id = user_id.as_str(),
+            "reservation given back after CreateSession was refused"
+        ),
+        // Best effort: a reservation the cloud no longer knows has lapsed
+        // already, which frees the machine just the same.
+        Err(error) => tracing::debug!(
+            user_id = user_id.as_str(),
+            %error,
+            "could not give back the reservation; it will lapse"
+        ),
+    }
+    if let Err(error) = context.queue.stopped(user_id).await {
+        tracing::warn!(user_id = user_id.as_str(), %error, "could not clear the refused user's queue state");
+    }
 }
 
 /// Ends the user's session (DestroySession), which frees its machine for
@@ -169,7 +207,11 @@ async fn stop(context: &ApiContext, fields: &Fields) -> Result<(), ApiError> {
     let user_id = stop_request(fields)?;
 
     let cloud_request_id = context.cloud.destroy_session(user_id.as_str()).await?;
-    tracing::info!(user_id = user_id.as_str(), %cloud_request_id, "session stopped");
+    tracing::info!(
+        user_id = user_id.as_str(),
+        cloud_request_id = cloud_request_id.as_str(),
+        "session stopped"
+    );
 
     if let Err(error) = context.queue.stopped(&user_id).await {
         tracing::warn!(user_id = user_id.as_str(), %error, "could not clear the stopped user's queue state");

@@ -115,6 +115,22 @@ async fn a_failed_create_session_answers_10200_with_the_clouds_error() {
 }
 
 #[tokio::test]
+async fn a_create_session_refused_for_good_gives_the_machine_back() {
+    let app = TestApp::spawn_with(|_| {}, |sim| sim.capacity = 1).await;
+    app.sim
+        .fail_next(Action::CreateSession, "InvalidParameterValue", 1);
+
+    assert_eq!(app.start_project("u-1", "cap-1").await["Code"], 10200);
+
+    // Without the give-back, u-1's reservation keeps the only machine until
+    // it lapses, and u-2 gets 10202 NoIdle.
+    let reply = app.start_project("u-2", "cap-1").await;
+    assert_eq!(reply["Code"], 0, "{reply}");
+    assert!(app.sim.has_session("u-2"));
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn stop_project_frees_the_machine() {
     let app = TestApp::spawn_with(|_| {}, |sim| sim.capacity = 1).await;
     assert_eq!(app.start_project("u-1", "cap-1").await["Code"], 0);
