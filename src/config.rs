@@ -36,6 +36,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the CAR API simulator alone, for front-end work and for testing
     /// other backends (no cloud account needed).
+    #[command(
+        after_help = "It listens on PORT and BIND and takes SIM_CAPACITY, SIM_RESERVATION_TTL, SIM_LATENCY and SIM_FAULTS: set them in the environment, or as flags before the subcommand, e.g. `car_server --port 4000 --bind 127.0.0.1 --sim-capacity 3 simulator` (see `car_server --help`). Its control API (/_simulator/...) is unauthenticated: bind to 127.0.0.1 unless the network is yours."
+    )]
     Simulator(SimulatorArgs),
     /// Probe a running car_server's /healthz and exit 0 when it answers (for
     /// container health checks).
