@@ -127,8 +127,16 @@ async fn start(context: &ApiContext, user_ip: IpAddr, fields: &Fields) -> Result
     let session = match context.cloud.create_session(&create).await {
         Ok(session) => session,
         Err(error) => {
+            // Refused for good (a bad `RunMode`, say), the reservation
+            // ApplyConcurrent made would keep the machine, and the project
+            // full, until it lapses. After a transient failure the session
+            // may exist after all and the page will likely try again, so
+            // nothing is given back then.
             if error.class() == Class::Permanent {
-                give_back(context, &request.user_id).await;
+                context.queue.give_back(&request.user_id).await;
+                if let Err(error) = context.queue.stopped(&request.user_id).await {
+                    tracing::warn!(user_id = request.user_id.as_str(), %error, "could not clear the refused user's queue state");
+                }
             }
             return Err(error.into());
         }
@@ -152,30 +160,6 @@ async fn start(context: &ApiContext, user_ip: IpAddr, fields: &Fields) -> Result
         request_id: session.request_id,
     });
     Ok(reply)
-}
-
-/// Gives back the machine ApplyConcurrent reserved for a user whose
-/// CreateSession the cloud refused for good (a bad `RunMode`, say): it would
-/// otherwise stay reserved, and the project full, until the reservation
-/// lapses. After a transient failure the session may exist after all, and
-/// the page will likely try again, so nothing is given back then.
-async fn give_back(context: &ApiContext, user_id: &UserId) {
-    match context.cloud.destroy_session(user_id.as_str()).await {
-        Ok(_) => tracing::info!(
-            user_id = user_id.as_str(),
-            "reservation given back after CreateSession was refused"
-        ),
-        // Best effort: a reservation the cloud no longer knows has lapsed
-        // already, which frees the machine just the same.
-        Err(error) => tracing::debug!(
-            user_id = user_id.as_str(),
-            %error,
-            "could not give back the reservation; it will lapse"
-        ),
-    }
-    if let Err(error) = context.queue.stopped(user_id).await {
-        tracing::warn!(user_id = user_id.as_str(), %error, "could not clear the refused user's queue state");
-    }
 }
 
 /// Ends the user's session (DestroySession), which frees its machine for

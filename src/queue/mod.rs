@@ -130,14 +130,25 @@ impl Queue {
             );
             let queue = self.clone();
             let user_id = user_id.clone();
-            tokio::spawn(async move {
-                // Best effort: a reservation the cloud no longer knows has
-                // lapsed already, which frees the machine just the same.
-                let _ = queue.cloud.destroy_session(user_id.as_str()).await;
-                queue.wake();
-            });
+            tokio::spawn(async move { queue.give_back(&user_id).await });
         }
         Ok(())
+    }
+
+    /// Gives the user's reservation back to the cloud (DestroySession) and
+    /// runs admission for the machine it frees. Best effort: a reservation
+    /// the cloud no longer knows has lapsed already, which frees the machine
+    /// just the same.
+    pub async fn give_back(&self, user_id: &UserId) {
+        match self.cloud.destroy_session(user_id.as_str()).await {
+            Ok(_) => tracing::info!(user_id = user_id.as_str(), "reservation given back"),
+            Err(error) => tracing::debug!(
+                user_id = user_id.as_str(),
+                %error,
+                "could not give back the reservation; it will lapse"
+            ),
+        }
+        self.wake();
     }
 
     /// With `QUEUE_STRICT=Y`, whether the user may start now: `None` when it
